@@ -1,0 +1,30 @@
+"""The HTTP API: typed keys for what handlers need, and the route table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Awaitable
+
+from aiohttp import web
+
+from ivr import numbers
+from ivr.config import Settings
+from ivr.store import Store
+from ivr.verification.service import VerificationService
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("service", VerificationService)
+STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
+POLICY = web.AppKey("policy", numbers.NumberPolicy)
+READY_CHECKS = web.AppKey("ready_checks", dict[str, Callable[[], Awaitable[bool]]])
+
+
+def add_routes(app: web.Application) -> None:
+    from ivr.api import ops, portal
+
+    app.router.add_post("/v1/verifications", portal.create_verification)
+    app.router.add_get("/v1/verifications/{id}", portal.get_verification)
+    app.router.add_post("/v1/verifications/{id}/cancel", portal.cancel_verification)
+    app.router.add_post("/v1/phone-numbers/check", portal.check_number)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/openapi.json", ops.openapi)

@@ -1,0 +1,58 @@
+"""One middleware turns every error into ``{"error": {"code", "message"}}`` with its status."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ivr.log import get_logger
+from ivr.verification.errors import DomainError
+
+log = get_logger("ivr.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return web.json_response({"error": body}, status=status, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return error_response(exc.status, exc.code, exc.message, **exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+        resp = error_response(exc.status, code, message or exc.reason)
+        for name in ("WWW-Authenticate", "Allow"):
+            if name in exc.headers:
+                resp.headers[name] = exc.headers[name]
+        return resp
+    except Exception:
+        log.exception("api_error", method=request.method, path=request.path)
+        return error_response(500, "internal_error", "internal error; see the gateway log")

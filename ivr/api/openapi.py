@@ -1,0 +1,217 @@
+"""OpenAPI 3.1 description of the portal API (served at ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ivr.numbers import REASONS
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "examples": ["number_not_eligible"]},
+                "message": {"type": "string"},
+                "field": {"type": "string"},
+                "reason": {"type": "string", "enum": list(REASONS)},
+                "messages": {"$ref": "#/components/schemas/Messages"},
+                "status": {"type": "string"},
+            },
+        }
+    },
+}
+
+_VERIFICATION = {
+    "type": "object",
+    "required": ["id", "status", "phone_number", "dial_number", "created_at", "expires_at"],
+    "properties": {
+        "id": {"type": "string", "examples": ["vrf_3q2Jc6m1b6yHgkQ0l8vZ1A"]},
+        "status": {"type": "string", "enum": ["pending", "verified", "expired", "cancelled"]},
+        "phone_number": {"type": "string", "description": "E.164", "examples": ["+819012345678"]},
+        "dial_number": {
+            "type": "object",
+            "description": "The number the holder must call, with caller ID shown.",
+            "properties": {
+                "e164": {"type": "string", "examples": ["+81355550101"]},
+                "national": {"type": "string", "examples": ["03-5555-0101"]},
+            },
+        },
+        "reference": {"type": ["string", "null"]},
+        "callback_url": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "verified": {
+            "type": "object",
+            "description": "Present once verified: when, by which call, over which trunk.",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "call_id": {"type": "string", "description": "Asterisk channel id"},
+                "trunk": {"type": "string"},
+                "caller_number": {"type": "string", "description": "as the trunk sent it"},
+            },
+        },
+        "ended_at": {"type": "string", "format": "date-time"},
+        "cancel_reason": {"type": "string", "enum": ["cancelled", "superseded"]},
+    },
+}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _ok(description: str, schema: str, status: str = "200") -> dict[str, Any]:
+    return {
+        status: {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        }
+    }
+
+
+_AUTH_ERRORS = {"401": _err("missing or invalid bearer token")}
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Phone-number authentication gateway: portal API",
+            "version": "1",
+            "description": (
+                "Create a verification, show the holder `dial_number`, and learn the "
+                "result by long poll (`?wait=N`) or signed callback. Errors are "
+                '`{"error": {"code", "message"}}`.'
+            ),
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/verifications": {
+                "post": {
+                    "summary": "Create a verification",
+                    "parameters": [{
+                        "name": "Idempotency-Key", "in": "header", "required": False,
+                        "schema": {"type": "string", "maxLength": 255},
+                        "description": "Same key and body within 24 h returns the same "
+                                       "verification (header Idempotent-Replayed: true); "
+                                       "same key, other body: 422 idempotency_key_reused.",
+                    }],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/CreateVerification"}}},
+                    },
+                    "responses": {
+                        **_ok("created", "Verification", "201"),
+                        "400": _err("invalid_json"),
+                        **_AUTH_ERRORS,
+                        "413": _err("payload_too_large"),
+                        "415": _err("unsupported_media_type"),
+                        "422": _err("invalid_request, number_not_eligible (with reason), "
+                                    "idempotency_key_reused"),
+                        "503": _err("no_dial_numbers"),
+                    },
+                }
+            },
+            "/v1/verifications/{id}": {
+                "get": {
+                    "summary": "Get a verification; with wait=N, a long poll",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True,
+                         "schema": {"type": "string"}},
+                        {"name": "wait", "in": "query", "required": False,
+                         "schema": {"type": "number", "minimum": 0},
+                         "description": "Seconds to wait for a change while pending "
+                                        "(capped by the server's api.max_wait)."},
+                    ],
+                    "responses": {
+                        **_ok("the verification", "Verification"),
+                        **_AUTH_ERRORS,
+                        "404": _err("not_found"),
+                        "422": _err("invalid_request (bad wait)"),
+                    },
+                }
+            },
+            "/v1/verifications/{id}/cancel": {
+                "post": {
+                    "summary": "Cancel a pending verification",
+                    "parameters": [{"name": "id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}],
+                    "responses": {
+                        **_ok("cancelled", "Verification"),
+                        **_AUTH_ERRORS,
+                        "404": _err("not_found"),
+                        "409": _err("not_pending (already verified, expired or cancelled)"),
+                    },
+                }
+            },
+            "/v1/phone-numbers/check": {
+                "post": {
+                    "summary": "May this number authenticate? (for the registration form)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["phone_number"],
+                            "additionalProperties": False,
+                            "properties": {"phone_number": {"type": "string", "maxLength": 64}},
+                        }}},
+                    },
+                    "responses": {
+                        **_ok("the verdict", "NumberCheck"),
+                        "400": _err("invalid_json"),
+                        **_AUTH_ERRORS,
+                        "422": _err("invalid_request"),
+                    },
+                }
+            },
+            "/healthz": {"get": {"summary": "Alive", "security": [],
+                                 "responses": {"200": {"description": "alive"}}}},
+            "/readyz": {"get": {"summary": "Store and Asterisk reachable", "security": [],
+                                "responses": {"200": {"description": "ready"},
+                                              "503": {"description": "not ready"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI"}}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": _ERROR,
+                "Verification": _VERIFICATION,
+                "Messages": {
+                    "type": "object",
+                    "properties": {"ja": {"type": "string"}, "en": {"type": "string"}},
+                },
+                "CreateVerification": {
+                    "type": "object",
+                    "required": ["phone_number"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "phone_number": {"type": "string", "maxLength": 64,
+                                         "examples": ["090-1234-5678"]},
+                        "reference": {"type": ["string", "null"], "maxLength": 255},
+                        "callback_url": {"type": ["string", "null"], "format": "uri"},
+                        "ttl_seconds": {"type": "integer", "default": 180},
+                    },
+                },
+                "NumberCheck": {
+                    "type": "object",
+                    "properties": {
+                        "eligible": {"type": "boolean"},
+                        "e164": {"type": ["string", "null"]},
+                        "national": {"type": ["string", "null"]},
+                        "type": {"type": ["string", "null"]},
+                        "reason": {"type": ["string", "null"], "enum": [*REASONS, None]},
+                        "message": {"oneOf": [{"$ref": "#/components/schemas/Messages"},
+                                              {"type": "null"}]},
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,27 @@
+"""Health, readiness and the OpenAPI description."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from ivr.api import READY_CHECKS
+from ivr.api.openapi import spec
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = request.app[READY_CHECKS]
+    names = list(checks)
+    results = await asyncio.gather(*(checks[n]() for n in names), return_exceptions=True)
+    state = {n: r is True for n, r in zip(names, results, strict=True)}
+    ready = all(state.values())
+    return web.json_response({"ready": ready, "checks": state}, status=200 if ready else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(spec())

@@ -1,0 +1,150 @@
+"""The one place that builds the gateway: store, services, ARI, HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from ivr import api, numbers
+from ivr.api.errors import error_middleware
+from ivr.api.portal import bearer_auth
+from ivr.asterisk.ari import AriClient
+from ivr.config import ConfigError, Settings
+from ivr.log import configure, get_logger
+from ivr.stasis import CallController, CallPolicy
+from ivr.store import Store
+from ivr.store.sqlite import SqliteStore
+from ivr.trunks import Inventory, load_inventory
+from ivr.verification.service import VerificationService
+
+log = get_logger("ivr.app")
+
+CONTROLLER = web.AppKey("controller", CallController)
+ARI = web.AppKey("ari", AriClient)
+
+
+@dataclass
+class Components:
+    """What :func:`create_app` built, for tests that want to look inside."""
+
+    store: Store
+    service: VerificationService
+    controller: CallController
+    ari: AriClient
+
+
+def create_app(
+    settings: Settings,
+    inventory: Inventory | None = None,
+    store: Store | None = None,
+    call_policy: CallPolicy | None = None,
+) -> web.Application:
+    inventory = inventory or load_inventory(settings.inventory)
+    store = store or SqliteStore(settings.store.path)
+    policy = numbers.NumberPolicy(settings.numbers.allow_060, settings.numbers.deny_prefixes)
+    # Only a trusted trunk's DIDs can verify anyone, so only they are handed out.
+    pool = sorted(n for n, (trunk, _) in inventory.dids.items() if trunk.trusted)
+
+    app = web.Application(
+        middlewares=[error_middleware, bearer_auth],
+        client_max_size=settings.api.max_body_bytes,
+    )
+    app[api.SETTINGS] = settings
+    app[api.STORE] = store
+    app[api.POLICY] = policy
+    service = VerificationService(store, pool, settings.verification, policy)
+    app[api.SERVICE] = service
+    controller = CallController(service, store, inventory, policy, call_policy)
+    ari = AriClient(settings.asterisk, controller.on_event, controller.on_connect)
+    controller.ari = ari
+    app[CONTROLLER] = controller
+    app[ARI] = ari
+
+    async def ari_ready() -> bool:
+        return ari.connected.is_set()
+
+    app[api.READY_CHECKS] = {"store": store.ping, "asterisk": ari_ready}
+    api.add_routes(app)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        await store.open()
+        yield
+        await store.close()
+
+    async def expiry_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.run_expiry(), name="expiry")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
+        await ari.start()
+        yield
+        await controller.close()
+        await ari.close()
+
+    app.cleanup_ctx.extend([store_ctx, expiry_ctx, ari_ctx])
+    return app
+
+
+def components(app: web.Application) -> Components:
+    return Components(app[api.STORE], app[api.SERVICE], app[CONTROLLER], app[ARI])
+
+
+async def check_asterisk(settings: Settings) -> str:
+    """Fail fast, naming the setting, when ARI cannot be reached or refuses us."""
+    a = settings.asterisk
+    auth = aiohttp.encode_basic_auth(a.ari_user, a.ari_password)
+    url = f"{a.ari_url}/asterisk/info"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=a.connect_timeout)) as s,
+            s.get(url, headers={"Authorization": auth}) as resp,
+        ):
+            if resp.status == 401:
+                raise ConfigError("asterisk.ari_password",
+                                  f"ARI at {a.ari_url} refused user {a.ari_user!r}")
+            if resp.status != 200:
+                raise ConfigError("asterisk.http_port", f"ARI at {url} answered {resp.status}")
+            info = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ConfigError(
+            "asterisk.http_port", f"cannot reach ARI at {a.ari_url} ({reason}); is Asterisk up? "
+            "(`ivr pbx up` starts the local one)"
+        ) from None
+    return str(info.get("system", {}).get("version", "unknown"))
+
+
+async def serve(settings: Settings) -> int:
+    configure(settings.log.level, settings.log.format)
+    inventory = load_inventory(settings.inventory)
+    version = await check_asterisk(settings)
+    app = create_app(settings, inventory)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.api.host, settings.api.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError("api.port", f"cannot listen on {settings.api.host}:"
+                                      f"{settings.api.port} ({exc.strerror})") from None
+    log.info("gateway_started", api=f"http://{settings.api.host}:{settings.api.port}",
+             asterisk=version, app=settings.asterisk.app, dids=len(inventory.dids),
+             store=settings.store.path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("gateway_stopping")
+    await runner.cleanup()
+    return 0

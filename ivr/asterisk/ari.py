@@ -1,0 +1,173 @@
+"""ARI client: one WebSocket for the Stasis app's events, REST over one ClientSession.
+
+Only protocol here; what to do with a call lives in :mod:`ivr.stasis`.
+
+Asterisk replays nothing after a disconnect (LAB-NOTES): channels that were in the app
+stay there, controllable over REST, and never time out by themselves. So after every
+(re)connect the ``on_connect`` hook runs before any event is read, and the owner finds
+and finishes the channels it lost. A frozen Asterisk is only noticed by the heartbeat,
+and a reconnect handshake to it would hang without the timeout around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from ivr.config import AsteriskSettings
+from ivr.log import get_logger
+
+log = get_logger("ivr.ari")
+
+EventHandler = Callable[[dict[str, Any]], None]
+ConnectHook = Callable[[], Awaitable[None]]
+
+
+class AriError(Exception):
+    def __init__(self, status: int, method: str, path: str, text: str) -> None:
+        super().__init__(f"ARI {method} {path} -> {status}: {text[:200]}")
+        self.status = status
+
+
+class AriClient:
+    def __init__(
+        self,
+        settings: AsteriskSettings,
+        on_event: EventHandler,
+        on_connect: ConnectHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.app = settings.app
+        self.on_event = on_event
+        self.on_connect = on_connect
+        self.base = settings.ari_url
+        self._auth = aiohttp.encode_basic_auth(settings.ari_user, settings.ari_password)
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.connected = asyncio.Event()
+        self.connects = 0
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("ARI client is not started")
+        return self._session
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            headers={"Authorization": self._auth},
+            connector=aiohttp.TCPConnector(limit=64),
+            timeout=aiohttp.ClientTimeout(total=10),
+        )
+        self._task = asyncio.create_task(self._run(), name="ari-events")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None:
+            await self._session.close()
+        self.connected.clear()
+
+    # -- REST -------------------------------------------------------------------------
+
+    async def request(
+        self, method: str, path: str, params: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        url = f"{self.base}{path}"
+        async with self.session.request(method, url, params=params, json=body) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                raise AriError(resp.status, method, path, text)
+            return json.loads(text) if text else None
+
+    async def info(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self.request("GET", "/asterisk/info")
+        return data
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def progress(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/progress")
+
+    async def play(self, channel_id: str, media: str, playback_id: str, lang: str = "ja") -> None:
+        await self.request(
+            "POST", f"/channels/{channel_id}/play/{playback_id}",
+            params={"media": media, "lang": lang},
+        )
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
+
+    async def application_channels(self) -> list[str]:
+        data = await self.request("GET", f"/applications/{self.app}")
+        return list(data.get("channel_ids", []))
+
+    # -- events -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = 0.2
+        url = self.base.replace("http", "ws", 1) + "/events"
+        params = {"app": self.app, "subscribeAll": "false"}
+        while True:
+            try:
+                ws = await asyncio.wait_for(
+                    self.session.ws_connect(
+                        url, params=params, heartbeat=self.settings.heartbeat, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)
+                    ),
+                    self.settings.connect_timeout,
+                )
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("ari_connect_failed", error=str(exc) or type(exc).__name__,
+                            retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0) * random.uniform(0.8, 1.2)
+                continue
+            self._ws = ws
+            self.connects += 1
+            delay = 0.2
+            log.info("ari_connected", app=self.app, url=self.base)
+            try:
+                if self.on_connect is not None:
+                    try:
+                        await self.on_connect()
+                    except Exception:
+                        log.exception("ari_resync_failed")
+                self.connected.set()
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        self._dispatch(msg.data)
+                    elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                        break
+            finally:
+                self.connected.clear()
+                self._ws = None
+                with contextlib.suppress(Exception):
+                    await ws.close()
+            log.warning("ari_disconnected", code=ws.close_code, error=str(ws.exception() or ""))
+
+    def _dispatch(self, data: str) -> None:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            log.warning("ari_bad_event", size=len(data))
+            return
+        if not isinstance(event, dict):
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            # An event we cannot handle must never take the connection down.
+            log.exception("ari_event_failed", type=event.get("type"))

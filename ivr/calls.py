@@ -1,0 +1,116 @@
+"""A call, from what Asterisk shows of it to the outcome: plain code, no I/O.
+
+What Asterisk exposes is not enough by itself (LAB-NOTES, "what the app can see"): a
+bare anonymous From arrives as presentation "allowed", ``Privacy: id`` without a
+P-Asserted-Identity is ignored, and on an untrusted endpoint even ``Privacy: id`` with
+PAI is lost. So the dialplan passes the raw headers as channel variables and this
+module reads them together with the caller number and presentation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ivr import numbers
+from ivr.trunks import Trunk
+
+
+class Outcome(StrEnum):
+    VERIFIED = "verified"
+    WITHHELD = "withheld"
+    NOT_ELIGIBLE = "not_eligible"
+    NO_PENDING = "no_pending"
+    REJECTED_SOURCE = "rejected_source"
+    FAILED = "failed"
+
+
+class Absence(StrEnum):
+    """Why no number was shown, as Japanese phones display it."""
+
+    USER_WITHHELD = "user_withheld"  # 非通知
+    PAYPHONE = "payphone"  # 公衆電話
+    UNAVAILABLE = "unavailable"  # 表示圏外
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdentity:
+    raw_number: str  # as Asterisk received it
+    number: str | None  # E.164 when shown and parseable
+    presentation: str  # Asterisk's num-pres
+    absence: Absence | None  # set when number is None
+    asserted: bool  # a P-Asserted-Identity header was present
+
+
+_PRIVACY_WITHHOLD = re.compile(r"\b(id|header|user)\b", re.IGNORECASE)
+_PAYPHONE = re.compile(r"coin\s*line|payphone|pay\s*phone|公衆電話", re.IGNORECASE)
+_UNAVAILABLE = re.compile(r"unavailable|interworking|out\s*of\s*area|表示圏外", re.IGNORECASE)
+_ANON_NUMBERS = {"", "anonymous", "unavailable", "unknown", "restricted", "private", "withheld"}
+
+
+def read_identity(
+    caller_number: str, caller_name: str, channelvars: Mapping[str, str | None]
+) -> CallerIdentity:
+    """Who is calling, from the StasisStart channel and the dialplan's channel vars."""
+    pai = channelvars.get("SIP_PAI") or ""
+    privacy = channelvars.get("SIP_PRIVACY") or ""
+    rpid = channelvars.get("SIP_RPID") or ""
+    from_ = channelvars.get("SIP_FROM") or ""
+    pres = (channelvars.get("CID_NUMPRES") or "").lower()
+    raw = (caller_number or "").strip()
+    texts = " ".join((caller_name or "", raw, from_, pai))
+
+    absence: Absence | None = None
+    if _PAYPHONE.search(texts):
+        absence = Absence.PAYPHONE
+    elif pres == "unavailable" or _UNAVAILABLE.search(texts):
+        absence = Absence.UNAVAILABLE
+    elif (
+        pres.startswith("prohib")
+        or _PRIVACY_WITHHOLD.search(privacy)
+        or "privacy=full" in rpid.replace(" ", "").lower()
+        or "anonymous.invalid" in from_.lower()
+        or raw.lower() == "anonymous"
+    ):
+        absence = Absence.USER_WITHHELD
+    number: str | None = None
+    if absence is None:
+        if raw.lower() in _ANON_NUMBERS:
+            absence = Absence.UNKNOWN
+        else:
+            try:
+                number = numbers.normalize(raw)
+            except numbers.InvalidNumber:
+                absence = Absence.UNKNOWN
+    return CallerIdentity(raw, number, pres or "allowed", absence, bool(pai))
+
+
+@dataclass(frozen=True, slots=True)
+class Precheck:
+    """The outcome when it is decided without the store (``None``: look for a pending one)."""
+
+    outcome: Outcome | None
+    reason: str | None = None
+
+
+def precheck(
+    identity: CallerIdentity,
+    trunk: Trunk | None,
+    did_known: bool,
+    policy: numbers.NumberPolicy,
+) -> Precheck:
+    """Everything about a call that needs no stored state, in the order it matters."""
+    # A caller ID is only as good as the network that asserts it.
+    if trunk is None or not trunk.trusted:
+        return Precheck(Outcome.REJECTED_SOURCE, "untrusted_trunk" if trunk else "unknown_trunk")
+    if identity.number is None:
+        return Precheck(Outcome.WITHHELD, str(identity.absence or Absence.UNKNOWN))
+    verdict = numbers.check(identity.number, policy)
+    if not verdict.eligible:
+        return Precheck(Outcome.NOT_ELIGIBLE, verdict.reason)
+    if not did_known:
+        return Precheck(Outcome.NO_PENDING, "unknown_did")
+    return Precheck(None)

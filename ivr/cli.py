@@ -1,0 +1,164 @@
+"""The ``ivr`` command: serve, the local Asterisk, test calls, number checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from ivr import numbers
+from ivr.config import ConfigError, Settings, load_settings
+from ivr.trunks import InventoryError, load_inventory
+
+
+class CliError(Exception):
+    """A failure that deserves one line, not a traceback."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ivr.app import serve
+
+    settings = _settings(args)
+    return asyncio.run(serve(settings))
+
+
+def cmd_pbx(args: argparse.Namespace) -> int:
+    from ivr.asterisk.pbx import LocalPbx
+
+    settings = _settings(args)
+    pbx = LocalPbx(settings, load_inventory(settings.inventory))
+    if args.action == "up":
+        pbx.up()
+    elif args.action == "down":
+        if not pbx.down():
+            print(f"pbx: asterisk ({settings.pbx.instance}) was not running")
+    elif args.action == "status":
+        status = pbx.status()
+        if args.json:
+            print(json.dumps(status.as_dict()))
+        else:
+            state = "running" if status.running else "stopped"
+            ari = "ARI ready" if status.ari_ready else "ARI not answering"
+            print(f"asterisk ({settings.pbx.instance}): {state}, {ari}, "
+                  f"version {status.version or '-'}, pid {status.pid or '-'}")
+        return 0 if status.running and status.ari_ready else 3
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from ivr.sipcall import CallSpec, place_call
+
+    settings = _settings(args)
+    spec = CallSpec(
+        did=args.did,
+        caller=args.caller,
+        display=args.display,
+        pai=args.pai,
+        privacy=args.privacy,
+        rpid=args.rpid,
+        anonymous=args.anonymous,
+        source_ip=args.source,
+        target_host=settings.asterisk.host,
+        target_port=settings.asterisk.sip_port,
+        max_seconds=args.max_seconds,
+    )
+    result = asyncio.run(place_call(spec))
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    else:
+        print(f"responses: {' '.join(map(str, result.statuses)) or 'none'}")
+        print(f"answered: {'yes' if result.answered else 'no'}; "
+              f"released by the gateway: {'BYE' if result.bye_received else result.final}")
+        print(f"audio: {result.rtp_packets} RTP packets, {result.audio_seconds:.2f} s")
+    return 0 if result.responses else 1
+
+
+def cmd_numbers(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    policy = numbers.NumberPolicy(settings.numbers.allow_060, settings.numbers.deny_prefixes)
+    verdicts = [numbers.check(n, policy) for n in args.numbers]
+    if args.json:
+        print(json.dumps([{"input": v.input, **v.as_dict()} for v in verdicts],
+                         ensure_ascii=False))
+    else:
+        rows = [("input", "eligible", "e164", "type", "reason")]
+        for v in verdicts:
+            rows.append((v.input, "yes" if v.eligible else "no", v.e164 or "-",
+                         v.type or "-", v.reason or "-"))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        for v in verdicts:
+            if v.reason:
+                print(f"{v.input}: {v.messages['ja']} / {v.messages['en']}")
+    return 0 if all(v.eligible for v in verdicts) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
+    parser.add_argument("--config", "-c", help="settings file (TOML); default: $IVR_CONFIG")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the gateway (ARI, portal API, callbacks)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("pbx", help="the local Asterisk in a Debian chroot")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pbx)
+
+    p = sub.add_parser("call", help="place a test call with sipp into the local Asterisk")
+    p.add_argument("did", help="the number to call, e.g. 0355550101")
+    p.add_argument("--from", dest="caller", default="09012345678", help="caller number (From)")
+    p.add_argument("--display", help="From display name")
+    p.add_argument("--pai", help="P-Asserted-Identity URI, e.g. tel:+819012345678")
+    p.add_argument("--privacy", help="Privacy header value, e.g. id")
+    p.add_argument("--rpid", help="Remote-Party-ID header value")
+    p.add_argument("--anonymous", action="store_true", help="anonymous From (非通知)")
+    p.add_argument("--source", default="127.0.0.1", help="source address (picks the trunk)")
+    p.add_argument("--max-seconds", type=float, default=30.0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_call)
+
+    p = sub.add_parser("numbers", help="phone-number policy")
+    nsub = p.add_subparsers(dest="numbers_command", required=True)
+    c = nsub.add_parser("check", help="may these numbers authenticate?")
+    c.add_argument("numbers", nargs="+")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_numbers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"ivr: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except InventoryError as exc:
+        print(f"ivr: trunk inventory error: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from ivr.asterisk.pbx import PbxError
+
+        if isinstance(exc, PbxError):
+            print(f"ivr: local asterisk: {exc}", file=sys.stderr)
+            return 2
+        raise
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Typed settings: embedded defaults, then a TOML file, then ``IVR_*`` environment variables.
+
+Every value is checked when the settings are loaded. A bad value raises
+:class:`ConfigError` whose message names the key (``api.port``), so start-up can stop
+with one clear line instead of a traceback from deep inside the service.
+
+Environment variables are ``IVR_<SECTION>_<KEY>``: ``IVR_API_PORT=8081``,
+``IVR_ASTERISK_ARI_PASSWORD=...``. Lists are comma-separated (``IVR_API_TOKENS=a,b``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = REPO_ROOT / "sip_config" / "trunks.local.toml"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or out of range; ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def _port(key: str, value: int) -> None:
+    if not 1 <= value <= 65535:
+        raise ConfigError(key, f"must be a port number between 1 and 65535, got {value}")
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    """How the gateway reaches Asterisk, and the loopback ports the local one listens on."""
+
+    host: str = "127.0.0.1"
+    sip_port: int = 15060
+    http_port: int = 18088
+    ami_port: int = 15038
+    rtp_start: int = 10000
+    rtp_end: int = 10999
+    ari_user: str = "ivr"
+    ari_password: str = "ivr-local-only"
+    ami_user: str = "ivr"
+    ami_password: str = "ivr-local-only"
+    app: str = "phone-auth"
+    connect_timeout: float = 5.0
+    heartbeat: float = 5.0
+
+    def validate(self) -> None:
+        for name in ("sip_port", "http_port", "ami_port", "rtp_start", "rtp_end"):
+            _port(f"asterisk.{name}", getattr(self, name))
+        if self.rtp_end - self.rtp_start < 10:
+            raise ConfigError("asterisk.rtp_end", "must leave at least 10 ports above rtp_start")
+        if not self.app or not self.app.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError("asterisk.app", f"must be letters, digits, - or _, got {self.app!r}")
+        if self.connect_timeout <= 0:
+            raise ConfigError("asterisk.connect_timeout", "must be positive")
+        if self.heartbeat <= 0:
+            raise ConfigError("asterisk.heartbeat", "must be positive")
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}/ari"
+
+
+@dataclass(frozen=True)
+class PbxSettings:
+    """The local Asterisk in a Debian chroot (development and tests)."""
+
+    cache_dir: str = ""  # default: $XDG_CACHE_HOME/ivr or ~/.cache/ivr
+    instance: str = "dev"
+    suite: str = "sid"
+    mirror: str = ""  # default: the Debian mirror this machine's apt already uses
+
+    def validate(self) -> None:
+        if not self.instance or not self.instance.replace("-", "").isalnum():
+            raise ConfigError("pbx.instance", f"must be letters, digits or -, got {self.instance!r}")
+
+    @property
+    def cache_path(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "ivr"
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tokens: tuple[str, ...] = ("dev-token",)
+    max_wait: int = 60
+    max_body_bytes: int = 16384
+
+    def validate(self) -> None:
+        _port("api.port", self.port)
+        if not self.tokens or any(len(t) < 8 for t in self.tokens):
+            raise ConfigError("api.tokens", "needs at least one token of 8 or more characters")
+        if not 1 <= self.max_wait <= 600:
+            raise ConfigError("api.max_wait", "must be between 1 and 600 seconds")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("api.max_body_bytes", "must be at least 1024")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: str = "var/ivr.sqlite3"
+
+    def validate(self) -> None:
+        if not self.path:
+            raise ConfigError("store.path", "must not be empty")
+
+
+@dataclass(frozen=True)
+class VerificationSettings:
+    default_ttl: int = 180
+    min_ttl: int = 30
+    max_ttl: int = 900
+
+    def validate(self) -> None:
+        if not 1 <= self.min_ttl <= self.max_ttl:
+            raise ConfigError("verification.min_ttl", "must be at least 1 and at most max_ttl")
+        if not self.min_ttl <= self.default_ttl <= self.max_ttl:
+            raise ConfigError("verification.default_ttl", "must lie between min_ttl and max_ttl")
+
+
+@dataclass(frozen=True)
+class NumbersSettings:
+    """The number policy: which Japanese numbers may authenticate."""
+
+    allow_060: bool = False
+    deny_prefixes: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        for prefix in self.deny_prefixes:
+            if not prefix.isdigit() or not prefix.startswith("0"):
+                raise ConfigError(
+                    "numbers.deny_prefixes", f"{prefix!r} is not a national prefix like '0180'"
+                )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "auto"  # auto | json | console
+
+    def validate(self) -> None:
+        if self.level.lower() not in {"debug", "info", "warning", "error"}:
+            raise ConfigError("log.level", f"must be debug, info, warning or error, got {self.level!r}")
+        if self.format not in {"auto", "json", "console"}:
+            raise ConfigError("log.format", f"must be auto, json or console, got {self.format!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    pbx: PbxSettings = field(default_factory=PbxSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    verification: VerificationSettings = field(default_factory=VerificationSettings)
+    numbers: NumbersSettings = field(default_factory=NumbersSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    inventory: str = str(DEFAULT_INVENTORY)
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                value.validate()  # type: ignore[union-attr]
+        if not Path(self.inventory).is_file():
+            raise ConfigError("inventory", f"trunk inventory {self.inventory} does not exist")
+
+
+def _coerce(key: str, tp: Any, value: Any, from_env: bool) -> Any:
+    """Turn a TOML or environment value into the field's type, or name the key."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item_tp, _) = typing.get_args(tp)
+        if from_env and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(key, f"must be a list, got {value!r}")
+        return tuple(_coerce(key, item_tp, v, from_env) for v in value)
+    if tp is bool:
+        if from_env and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(key, f"must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if from_env and isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(key, f"must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if from_env and isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(key, f"must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(key, f"must be a string, got {value!r}")
+    raise ConfigError(key, f"unsupported setting type {tp!r}")  # pragma: no cover
+
+
+def _section(cls: type[Any], name: str, data: Mapping[str, Any], from_env: bool) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            close = [k for k in sorted(known) if k[:3] == key[:3]]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{name}.{key}", f"unknown setting{hint}")
+        out[key] = _coerce(f"{name}.{key}", hints[key], value, from_env)
+    return out
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str] | str]:
+    sections = {f.name for f in dataclasses.fields(Settings) if f.name != "inventory"}
+    out: dict[str, Any] = {}
+    for var, value in environ.items():
+        if not var.startswith("IVR_"):
+            continue
+        rest = var[4:].lower()
+        if rest == "config":
+            continue
+        if rest == "inventory":
+            out["inventory"] = value
+            continue
+        section, _, key = rest.partition("_")
+        if section not in sections or not key:
+            raise ConfigError(var, "unknown setting in the environment")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file at ``path`` (or ``$IVR_CONFIG``), then ``IVR_*``."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("IVR_CONFIG") or None
+    file_data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            file_data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("config", f"file {p} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config", f"{p} is not valid TOML: {exc}") from None
+    base_dir = Path(path).resolve().parent if path else Path.cwd()
+
+    kwargs: dict[str, Any] = {}
+    sections = {f.name: f for f in dataclasses.fields(Settings)}
+    hints = typing.get_type_hints(Settings)
+    for layer, from_env in ((file_data, False), (_env_overrides(environ), True)):
+        for name, value in layer.items():
+            if name not in sections:
+                raise ConfigError(name, "unknown section")
+            tp = hints[name]
+            if tp is str:
+                kwargs[name] = _coerce(name, str, value, from_env)
+                if not from_env:
+                    kwargs[name] = str((base_dir / kwargs[name]).resolve())
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(name, "must be a table")
+            merged = dict(kwargs.get(name, {}))
+            merged.update(_section(tp, name, value, from_env))
+            kwargs[name] = merged
+    built: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        tp = hints[name]
+        built[name] = tp(**value) if isinstance(value, dict) else value
+    settings = Settings(**built)
+    settings.validate()
+    return settings
+
+
+def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """A copy of ``settings`` with some section fields changed (for tests and the CLI)."""
+    changes: dict[str, Any] = {}
+    for name, values in sections.items():
+        changes[name] = dataclasses.replace(getattr(settings, name), **values)
+    return dataclasses.replace(settings, **changes)
+
+
+__all__ = [
+    "ApiSettings",
+    "AsteriskSettings",
+    "ConfigError",
+    "LogSettings",
+    "NumbersSettings",
+    "PbxSettings",
+    "Settings",
+    "StoreSettings",
+    "VerificationSettings",
+    "load_settings",
+    "replace",
+]

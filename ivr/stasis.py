@@ -1,0 +1,236 @@
+"""Call handling: ARI events for the Stasis app -> outcome -> commit -> prompt -> release.
+
+The order matters and is the product's promise: the outcome is committed (and the
+portal's long poll woken) before the caller hears anything; the prompt and the release
+come after, and a failure there can no longer undo a verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ivr import numbers
+from ivr.asterisk.ari import AriClient, AriError
+from ivr.calls import Outcome, precheck, read_identity
+from ivr.log import get_logger
+from ivr.store import CallRecord, Store
+from ivr.trunks import Inventory
+from ivr.verification.service import VerificationService
+
+log = get_logger("ivr.stasis")
+
+# Built-in Asterisk sounds, used until the project's own prompts are configured.
+DEFAULT_PROMPTS: Mapping[str, str] = {
+    Outcome.VERIFIED: "sound:auth-thankyou",
+    Outcome.WITHHELD: "sound:privacy-unident",
+    Outcome.NOT_ELIGIBLE: "sound:ss-noservice",
+    Outcome.NO_PENDING: "sound:auth-incorrect",
+    Outcome.REJECTED_SOURCE: "sound:ss-noservice",
+    Outcome.FAILED: "sound:sorry-youre-having-problems",
+}
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How calls are released: the prompt per outcome and the cause for unanswered calls."""
+
+    prompts: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PROMPTS))
+    # ARI hangup reasons (busy -> 486, normal -> 603, ...; see docs/operations.md).
+    release_causes: Mapping[str, str] = field(default_factory=dict)
+    default_cause: str = "busy"
+    prompt_timeout: float = 30.0
+    language: str = "ja"
+
+    def cause(self, outcome: str) -> str:
+        return self.release_causes.get(outcome, self.default_cause)
+
+
+@dataclass
+class _Call:
+    channel_id: str
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    playbacks: dict[str, asyncio.Future[str]] = field(default_factory=dict)
+
+
+def _event_time(event: Mapping[str, Any]) -> float:
+    stamp = event.get("timestamp")
+    if isinstance(stamp, str):
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    return time.time()
+
+
+class CallController:
+    """Owns the calls of one Stasis app: one task per call, events routed to it."""
+
+    def __init__(
+        self,
+        service: VerificationService,
+        store: Store,
+        inventory: Inventory,
+        policy: numbers.NumberPolicy,
+        call_policy: CallPolicy | None = None,
+    ) -> None:
+        self.service = service
+        self.store = store
+        self.inventory = inventory
+        self.number_policy = policy
+        self.call_policy = call_policy or CallPolicy()
+        self.ari: AriClient | None = None
+        self._calls: dict[str, _Call] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dids = inventory.dids
+        self.outcomes: dict[tuple[str, str], int] = {}
+
+    # -- ARI events -------------------------------------------------------------------
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        channel = event.get("channel") or {}
+        channel_id = channel.get("id", "")
+        if kind == "StasisStart":
+            if channel_id in self._calls:
+                return
+            call = _Call(channel_id)
+            self._calls[channel_id] = call
+            task = asyncio.create_task(self._handle(call, event), name=f"call-{channel_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind in ("StasisEnd", "ChannelDestroyed"):
+            call = self._calls.get(channel_id)
+            if call is not None:
+                call.gone.set()
+        elif kind == "PlaybackFinished":
+            playback = event.get("playback") or {}
+            target = str(playback.get("target_uri", ""))
+            call = self._calls.get(target.removeprefix("channel:"))
+            if call is not None:
+                fut = call.playbacks.pop(str(playback.get("id")), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(str(playback.get("state", "done")))
+        elif kind == "ApplicationReplaced":
+            log.error("ari_application_replaced", app=event.get("application"),
+                      hint="another client took this Stasis app; give each gateway its own app")
+        # Everything else (ChannelVarset, ChannelStateChange, ...) is of no use here.
+
+    async def on_connect(self) -> None:
+        """After a (re)connect: finish what the gap left behind (nothing is replayed)."""
+        assert self.ari is not None
+        in_app = set(await self.ari.application_channels())
+        for channel_id, call in list(self._calls.items()):
+            if channel_id not in in_app:
+                call.gone.set()  # ended while we were away
+        for channel_id in in_app - set(self._calls):
+            # A channel we hold no task for (this process restarted mid-call): its
+            # caller is waiting for nothing; release it rather than leave it ringing.
+            log.warning("orphan_channel_released", channel_id=channel_id)
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(channel_id, self.call_policy.cause(Outcome.FAILED))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    # -- one call ---------------------------------------------------------------------
+
+    async def _handle(self, call: _Call, event: dict[str, Any]) -> None:
+        channel = event.get("channel") or {}
+        args = [str(a) for a in event.get("args") or []]
+        did = args[0] if args else ""
+        trunk_name = args[1] if len(args) > 1 else ""
+        started_at = _event_time(event)
+        structlog_ctx = {"channel_id": call.channel_id, "did": did, "trunk": trunk_name}
+        mode = "reject"
+        outcome: str = Outcome.FAILED
+        try:
+            trunk = self.inventory.trunk(trunk_name)
+            entry = self._dids.get(did)
+            mode = entry[1].answer_mode if entry else "reject"
+            caller = channel.get("caller") or {}
+            identity = read_identity(
+                str(caller.get("number") or ""), str(caller.get("name") or ""),
+                channel.get("channelvars") or {},
+            )
+            check = precheck(identity, trunk, did in self.service.pool, self.number_policy)
+            record = CallRecord(
+                channel_id=call.channel_id, did=did, trunk=trunk_name or None,
+                caller_masked=numbers.mask(identity.raw_number) if identity.raw_number else "",
+                presentation=identity.presentation,
+                absence=str(identity.absence) if identity.absence else None,
+                outcome=str(check.outcome or Outcome.NO_PENDING), reason=check.reason,
+                answer_mode=mode, started_at=started_at, decided_at=time.time(),
+            )
+            if check.outcome is None and identity.number is not None:
+                record, _ = await self.service.match_call(
+                    record, identity.number, identity.raw_number
+                )
+            else:
+                await self.store.record_call(record)
+            outcome = record.outcome
+            self.outcomes[(outcome, trunk_name)] = self.outcomes.get((outcome, trunk_name), 0) + 1
+            log.info("call_decided", outcome=outcome, reason=record.reason,
+                     verification_id=record.verification_id, caller=record.caller_masked,
+                     absence=record.absence, answer_mode=mode,
+                     decide_ms=round((time.time() - started_at) * 1000, 1), **structlog_ctx)
+        except Exception:
+            log.exception("call_failed", **structlog_ctx)
+            outcome = Outcome.FAILED
+        try:
+            await self._release(call, outcome, mode)
+        except Exception:
+            log.exception("call_release_failed", **structlog_ctx)
+        finally:
+            self._calls.pop(call.channel_id, None)
+            with contextlib.suppress(Exception):
+                await self.store.finish_call(call.channel_id, time.time())
+
+    async def _release(self, call: _Call, outcome: str, mode: str) -> None:
+        """Tell the caller, then end the call, the way the DID's answer mode says."""
+        ari = self.ari
+        assert ari is not None
+        cause = self.call_policy.cause(outcome)
+        try:
+            if mode == "reject":
+                await ari.hangup(call.channel_id, cause)
+                return
+            if mode == "answer":
+                await ari.answer(call.channel_id)
+            else:  # early_media: 183 with the prompt, never a 200 OK
+                await ari.progress(call.channel_id)
+            await self._play(call, self.call_policy.prompts.get(outcome, DEFAULT_PROMPTS[outcome]))
+            await ari.hangup(call.channel_id, "normal" if mode == "answer" else cause)
+        except AriError as exc:
+            if exc.status != 404:  # 404: the caller already hung up
+                raise
+
+    async def _play(self, call: _Call, media: str) -> None:
+        assert self.ari is not None
+        playback_id = f"pb-{call.channel_id}"
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        call.playbacks[playback_id] = fut
+        await self.ari.play(call.channel_id, media, playback_id, self.call_policy.language)
+        gone = asyncio.create_task(call.gone.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {fut, gone}, timeout=self.call_policy.prompt_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if fut in done and fut.result() == "failed":
+                log.error("prompt_failed", channel_id=call.channel_id, media=media)
+        finally:
+            gone.cancel()
+            call.playbacks.pop(playback_id, None)
+

@@ -1,0 +1,430 @@
+"""The embedded store: SQLite in WAL mode, every commit durable (synchronous=FULL).
+
+One connection, owned by one worker thread: the event loop never waits on disk, and
+SQLite's single writer is respected without lock retries. Every method that changes
+state is one ``BEGIN IMMEDIATE`` transaction, so matching a call, committing
+``verified`` and queueing its callback happen together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from random import Random
+from typing import Any, TypeVar
+
+from ivr.store import CallRecord, Created, NewVerification, OutboxEvent
+from ivr.verification.errors import IdempotencyConflict, NotFound, NotPending
+from ivr.verification.events import terminal_event
+from ivr.verification.models import (
+    InvalidTransition,
+    Status,
+    Verification,
+    choose_dial_number,
+)
+
+T = TypeVar("T")
+
+# Each entry moves the schema one version on; PRAGMA user_version says how far it is.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE verifications (
+        id TEXT PRIMARY KEY,
+        phone_number TEXT NOT NULL,
+        dial_number TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        reference TEXT,
+        callback_url TEXT,
+        verified_at REAL,
+        channel_id TEXT,
+        trunk TEXT,
+        caller_number TEXT,
+        ended_at REAL,
+        cancel_reason TEXT
+    );
+    CREATE INDEX verifications_pending ON verifications (phone_number, dial_number)
+        WHERE status = 'pending';
+    CREATE INDEX verifications_expiry ON verifications (expires_at) WHERE status = 'pending';
+    CREATE TABLE idempotency_keys (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        verification_id TEXT NOT NULL REFERENCES verifications (id),
+        created_at REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE calls (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel_id TEXT NOT NULL,
+        did TEXT NOT NULL,
+        trunk TEXT,
+        caller_masked TEXT NOT NULL,
+        presentation TEXT NOT NULL,
+        absence TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        answer_mode TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        decided_at REAL NOT NULL,
+        verification_id TEXT,
+        ended_at REAL
+    );
+    CREATE INDEX calls_channel ON calls (channel_id);
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        verification_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        callback_url TEXT,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
+    """,
+)
+
+_V_COLUMNS = (
+    "id, phone_number, dial_number, status, created_at, expires_at, reference, callback_url, "
+    "verified_at, channel_id, trunk, caller_number, ended_at, cancel_reason"
+)
+_CALL_COLUMNS = (
+    "channel_id, did, trunk, caller_masked, presentation, absence, outcome, reason, "
+    "answer_mode, started_at, decided_at, verification_id, ended_at"
+)
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+
+def _row_to_verification(row: Sequence[Any]) -> Verification:
+    return Verification(
+        id=row[0], phone_number=row[1], dial_number=row[2], status=Status(row[3]),
+        created_at=row[4], expires_at=row[5], reference=row[6], callback_url=row[7],
+        verified_at=row[8], channel_id=row[9], trunk=row[10], caller_number=row[11],
+        ended_at=row[12], cancel_reason=row[13],
+    )
+
+
+def _verification_values(v: Verification) -> tuple[Any, ...]:
+    return (
+        v.id, v.phone_number, v.dial_number, str(v.status), v.created_at, v.expires_at,
+        v.reference, v.callback_url, v.verified_at, v.channel_id, v.trunk, v.caller_number,
+        v.ended_at, v.cancel_reason,
+    )
+
+
+def _call_values(c: CallRecord) -> tuple[Any, ...]:
+    return (
+        c.channel_id, c.did, c.trunk, c.caller_masked, c.presentation, c.absence, c.outcome,
+        c.reason, c.answer_mode, c.started_at, c.decided_at, c.verification_id, c.ended_at,
+    )
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db: sqlite3.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-sqlite")
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    def _open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"store {self.path} has schema version {version}, newer than this program "
+                f"({len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            db.execute("BEGIN IMMEDIATE")
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
+        self._db = db
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self.db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    def _ping(self) -> bool:
+        self.db.execute("SELECT 1").fetchone()
+        return True
+
+    async def ping(self) -> bool:
+        try:
+            return await asyncio.wait_for(self._run(self._ping), 2.0)
+        except (sqlite3.Error, RuntimeError, TimeoutError):
+            return False
+
+    # -- verifications ----------------------------------------------------------------
+
+    @staticmethod
+    def _save_terminal(db: sqlite3.Connection, v: Verification, now: float) -> None:
+        db.execute(
+            f"UPDATE verifications SET ({_V_COLUMNS}) = ({','.join('?' * 14)}) WHERE id = ?",
+            (*_verification_values(v), v.id),
+        )
+        event_id, type_, body = terminal_event(v, now)
+        db.execute(
+            "INSERT INTO outbox (id, verification_id, type, payload, callback_url, created_at,"
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (event_id, v.id, type_, body, v.callback_url, now, now),
+        )
+
+    @staticmethod
+    def _pending_of(db: sqlite3.Connection, phone: str) -> list[Verification]:
+        rows = db.execute(
+            f"SELECT {_V_COLUMNS} FROM verifications WHERE phone_number = ? AND status = 'pending'",
+            (phone,),
+        ).fetchall()
+        return [_row_to_verification(r) for r in rows]
+
+    def _create(
+        self, req: NewVerification, pool: Sequence[str], now: float, rng: Random
+    ) -> Created:
+        def tx(db: sqlite3.Connection) -> Created:
+            if req.idempotency_key is not None:
+                db.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
+                           (now - IDEMPOTENCY_TTL,))
+                row = db.execute(
+                    "SELECT fingerprint, verification_id FROM idempotency_keys"
+                    " WHERE scope = ? AND key = ?",
+                    (req.idempotency_scope, req.idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    if row[0] != req.fingerprint:
+                        raise IdempotencyConflict(
+                            "this Idempotency-Key was used with a different request"
+                        )
+                    existing = self._get(row[1])
+                    assert existing is not None
+                    return Created(existing, replayed=True)
+            pending = []
+            for v in self._pending_of(db, req.phone_number):
+                if v.is_due(now):  # past expiry: settle it now, it holds no DID
+                    self._save_terminal(db, v.expire(now), now)
+                else:
+                    pending.append(v)
+            dial, supersede = choose_dial_number(pool, pending, rng)
+            superseded: tuple[Verification, ...] = ()
+            if supersede is not None:
+                cancelled = supersede.cancel(now, "superseded")
+                self._save_terminal(db, cancelled, now)
+                superseded = (cancelled,)
+            v = Verification.new(
+                req.phone_number, dial, now, req.ttl, req.reference, req.callback_url
+            )
+            db.execute(
+                f"INSERT INTO verifications ({_V_COLUMNS}) VALUES ({','.join('?' * 14)})",
+                _verification_values(v),
+            )
+            if req.idempotency_key is not None:
+                db.execute(
+                    "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                    (req.idempotency_scope, req.idempotency_key, req.fingerprint, v.id, now),
+                )
+            return Created(v, superseded)
+
+        return self._tx(tx)
+
+    async def create_verification(
+        self, req: NewVerification, pool: Sequence[str], now: float, rng: Random
+    ) -> Created:
+        return await self._run(self._create, req, pool, now, rng)
+
+    def _get(self, verification_id: str) -> Verification | None:
+        row = self.db.execute(
+            f"SELECT {_V_COLUMNS} FROM verifications WHERE id = ?", (verification_id,)
+        ).fetchone()
+        return _row_to_verification(row) if row else None
+
+    async def get_verification(self, verification_id: str) -> Verification | None:
+        return await self._run(self._get, verification_id)
+
+    def _cancel(self, verification_id: str, now: float, reason: str) -> Verification:
+        def tx(db: sqlite3.Connection) -> Verification:
+            v = self._get(verification_id)
+            if v is None:
+                raise NotFound(f"no verification {verification_id}")
+            try:
+                done = v.expire(now) if v.is_due(now) else v.cancel(now, reason)
+            except InvalidTransition:
+                raise NotPending(
+                    f"verification {verification_id} is already {v.status}", status=str(v.status)
+                ) from None
+            self._save_terminal(db, done, now)
+            return done
+
+        done = self._tx(tx)
+        if done.status is Status.EXPIRED:  # committed as expired; the cancel itself fails
+            raise NotPending(f"verification {verification_id} has expired", status="expired")
+        return done
+
+    async def cancel_verification(
+        self, verification_id: str, now: float, reason: str
+    ) -> Verification:
+        return await self._run(self._cancel, verification_id, now, reason)
+
+    # -- calls ------------------------------------------------------------------------
+
+    def _match(
+        self, call: CallRecord, caller_e164: str, caller_raw: str, now: float
+    ) -> tuple[CallRecord, Verification | None]:
+        def tx(db: sqlite3.Connection) -> tuple[CallRecord, Verification | None]:
+            row = db.execute(
+                f"SELECT {_V_COLUMNS} FROM verifications WHERE phone_number = ?"
+                " AND dial_number = ? AND status = 'pending' ORDER BY created_at DESC LIMIT 1",
+                (caller_e164, call.did),
+            ).fetchone()
+            verified: Verification | None = None
+            record = call
+            if row is not None:
+                v = _row_to_verification(row)
+                if v.is_due(now):
+                    self._save_terminal(db, v.expire(now), now)
+                    record = _with(call, outcome="no_pending", reason="expired",
+                                   verification_id=v.id)
+                else:
+                    verified = v.verify(now, call.channel_id, call.trunk or "", caller_raw)
+                    self._save_terminal(db, verified, now)
+                    record = _with(call, outcome="verified", reason=None, verification_id=v.id)
+            else:
+                record = _with(call, outcome="no_pending", reason="no_pending_verification")
+            db.execute(
+                f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 13)})",
+                _call_values(record),
+            )
+            return record, verified
+
+        return self._tx(tx)
+
+    async def match_call(
+        self, call: CallRecord, caller_e164: str, caller_raw: str, now: float
+    ) -> tuple[CallRecord, Verification | None]:
+        return await self._run(self._match, call, caller_e164, caller_raw, now)
+
+    def _record(self, call: CallRecord) -> None:
+        self.db.execute(
+            f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 13)})",
+            _call_values(call),
+        )
+
+    async def record_call(self, call: CallRecord) -> None:
+        await self._run(self._record, call)
+
+    def _finish(self, channel_id: str, ended_at: float) -> None:
+        self.db.execute(
+            "UPDATE calls SET ended_at = ? WHERE channel_id = ? AND ended_at IS NULL",
+            (ended_at, channel_id),
+        )
+
+    async def finish_call(self, channel_id: str, ended_at: float) -> None:
+        await self._run(self._finish, channel_id, ended_at)
+
+    def _list_calls(self, limit: int) -> list[CallRecord]:
+        rows = self.db.execute(
+            f"SELECT {_CALL_COLUMNS} FROM calls ORDER BY seq DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [CallRecord(*r) for r in rows]
+
+    async def list_calls(self, limit: int = 100) -> list[CallRecord]:
+        return await self._run(self._list_calls, limit)
+
+    # -- expiry -----------------------------------------------------------------------
+
+    def _expire_due(self, now: float) -> list[Verification]:
+        def tx(db: sqlite3.Connection) -> list[Verification]:
+            rows = db.execute(
+                f"SELECT {_V_COLUMNS} FROM verifications WHERE status = 'pending'"
+                " AND expires_at <= ? ORDER BY expires_at LIMIT 1000",
+                (now,),
+            ).fetchall()
+            done = []
+            for r in rows:
+                v = _row_to_verification(r).expire(now)
+                self._save_terminal(db, v, now)
+                done.append(v)
+            return done
+
+        return self._tx(tx)
+
+    async def expire_due(self, now: float) -> list[Verification]:
+        return await self._run(self._expire_due, now)
+
+    def _next_expiry(self) -> float | None:
+        row = self.db.execute(
+            "SELECT min(expires_at) FROM verifications WHERE status = 'pending'"
+        ).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    async def next_expiry(self) -> float | None:
+        return await self._run(self._next_expiry)
+
+    # -- outbox -----------------------------------------------------------------------
+
+    def _list_outbox(self, status: str | None) -> list[OutboxEvent]:
+        sql = (
+            "SELECT id, verification_id, type, payload, created_at, status, attempts,"
+            " next_attempt_at, last_error FROM outbox"
+        )
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            args = (status,)
+        rows = self.db.execute(sql + " ORDER BY created_at", args).fetchall()
+        return [OutboxEvent(*r) for r in rows]
+
+    async def list_outbox(self, status: str | None = None) -> list[OutboxEvent]:
+        return await self._run(self._list_outbox, status)
+
+
+def _with(call: CallRecord, **changes: Any) -> CallRecord:
+    return dataclasses.replace(call, **changes)
+
+
+def scope_of(token: str) -> str:
+    """An idempotency scope for a client, without keeping its token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]

@@ -1,0 +1,162 @@
+"""Verifications and their state machine, in plain code without I/O.
+
+    pending ──verify──> verified
+       │ ──expire──> expired        (at expires_at, whether or not anyone polls)
+       └──cancel──> cancelled       (by the portal, or superseded by a newer one)
+
+Terminal states never change again. Times are POSIX seconds (UTC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from random import Random
+
+from ivr.numbers import national_format
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not Status.PENDING
+
+
+class InvalidTransition(Exception):
+    """A terminal verification was asked to change."""
+
+    def __init__(self, verification: Verification, target: Status) -> None:
+        super().__init__(f"verification {verification.id} is {verification.status}, not pending")
+        self.verification = verification
+        self.target = target
+
+
+def new_id() -> str:
+    return "vrf_" + secrets.token_urlsafe(16)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    id: str
+    phone_number: str  # E.164
+    dial_number: str  # E.164 DID the holder must call
+    status: Status
+    created_at: float
+    expires_at: float
+    reference: str | None = None
+    callback_url: str | None = None
+    # Once verified: when, by which call, over which trunk, and the caller as received.
+    verified_at: float | None = None
+    channel_id: str | None = None
+    trunk: str | None = None
+    caller_number: str | None = None
+    # Once expired or cancelled.
+    ended_at: float | None = None
+    cancel_reason: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        phone_number: str,
+        dial_number: str,
+        now: float,
+        ttl: float,
+        reference: str | None = None,
+        callback_url: str | None = None,
+    ) -> Verification:
+        return cls(
+            id=new_id(),
+            phone_number=phone_number,
+            dial_number=dial_number,
+            status=Status.PENDING,
+            created_at=now,
+            expires_at=now + ttl,
+            reference=reference,
+            callback_url=callback_url,
+        )
+
+    def is_due(self, now: float) -> bool:
+        """Pending but past its expiry time (the expiry task has not run yet)."""
+        return self.status is Status.PENDING and now >= self.expires_at
+
+    def verify(self, now: float, channel_id: str, trunk: str, caller_number: str) -> Verification:
+        if self.status is not Status.PENDING or self.is_due(now):
+            raise InvalidTransition(self, Status.VERIFIED)
+        return dataclasses.replace(
+            self,
+            status=Status.VERIFIED,
+            verified_at=now,
+            channel_id=channel_id,
+            trunk=trunk,
+            caller_number=caller_number,
+        )
+
+    def expire(self, now: float) -> Verification:
+        if self.status is not Status.PENDING:
+            raise InvalidTransition(self, Status.EXPIRED)
+        return dataclasses.replace(self, status=Status.EXPIRED, ended_at=max(now, self.expires_at))
+
+    def cancel(self, now: float, reason: str = "cancelled") -> Verification:
+        if self.status is not Status.PENDING:
+            raise InvalidTransition(self, Status.CANCELLED)
+        return dataclasses.replace(self, status=Status.CANCELLED, ended_at=now, cancel_reason=reason)
+
+    def to_api(self) -> dict[str, object]:
+        """The verification as the portal API shows it."""
+        out: dict[str, object] = {
+            "id": self.id,
+            "status": str(self.status),
+            "phone_number": self.phone_number,
+            "dial_number": {"e164": self.dial_number, "national": national_format(self.dial_number)},
+            "reference": self.reference,
+            "callback_url": self.callback_url,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+        }
+        if self.status is Status.VERIFIED:
+            out["verified"] = {
+                "at": iso(self.verified_at),
+                "call_id": self.channel_id,
+                "trunk": self.trunk,
+                "caller_number": self.caller_number,
+            }
+        if self.status in (Status.EXPIRED, Status.CANCELLED):
+            out["ended_at"] = iso(self.ended_at)
+        if self.status is Status.CANCELLED:
+            out["cancel_reason"] = self.cancel_reason
+        return out
+
+
+def choose_dial_number(
+    pool: Sequence[str], pending_same_number: Sequence[Verification], rng: Random
+) -> tuple[str, Verification | None]:
+    """Pick the DID for a new verification of one phone number.
+
+    At random among the DIDs no other pending verification of that number holds (a number
+    per session, so a call proves both the phone and the session). When every DID is
+    held, the oldest pending one is superseded and its DID reused.
+    Returns the DID and the verification to supersede, if any.
+    """
+    if not pool:
+        raise ValueError("no authentication numbers configured")
+    held = {v.dial_number for v in pending_same_number}
+    free = [d for d in pool if d not in held]
+    if free:
+        return rng.choice(free), None
+    oldest = min(pending_same_number, key=lambda v: (v.created_at, v.id))
+    return oldest.dial_number, oldest

@@ -1,0 +1,160 @@
+"""The verification service: creation, long polls, cancel, call matching and expiry.
+
+Long polls wait on in-process futures that every change of a verification resolves
+(``notify``), so a waiting portal is answered the moment a call commits, without
+polling the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from random import Random
+
+from ivr import numbers
+from ivr.config import VerificationSettings
+from ivr.log import get_logger
+from ivr.store import CallRecord, Created, NewVerification, Store
+from ivr.verification.errors import InvalidRequest, NoDialNumbers, NotFound, NumberNotEligible
+from ivr.verification.models import Verification
+
+log = get_logger("ivr.verification")
+
+
+class VerificationService:
+    def __init__(
+        self,
+        store: Store,
+        pool: Sequence[str],
+        settings: VerificationSettings,
+        policy: numbers.NumberPolicy,
+        clock: Callable[[], float] = time.time,
+        rng: Random | None = None,
+    ) -> None:
+        self.store = store
+        self.pool = tuple(pool)
+        self.settings = settings
+        self.policy = policy
+        self.clock = clock
+        self.rng = rng or Random()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._kick = asyncio.Event()
+        self._next_due: float | None = None
+
+    # -- portal operations ------------------------------------------------------------
+
+    async def create(
+        self,
+        phone_number: str,
+        reference: str | None = None,
+        callback_url: str | None = None,
+        ttl: int | None = None,
+        idempotency_key: str | None = None,
+        scope: str = "",
+        fingerprint: str = "",
+    ) -> Created:
+        verdict = numbers.check(phone_number, self.policy)
+        if not verdict.eligible or verdict.e164 is None:
+            raise NumberNotEligible(
+                verdict.messages.get("en", "number not eligible"),
+                reason=verdict.reason,
+                messages=verdict.messages,
+            )
+        ttl = self.settings.default_ttl if ttl is None else ttl
+        if not self.settings.min_ttl <= ttl <= self.settings.max_ttl:
+            raise InvalidRequest(
+                f"ttl_seconds must be between {self.settings.min_ttl} and {self.settings.max_ttl}",
+                field="ttl_seconds",
+            )
+        if not self.pool:
+            raise NoDialNumbers("no authentication numbers are configured")
+        req = NewVerification(
+            verdict.e164, reference, callback_url, float(ttl), idempotency_key, scope, fingerprint
+        )
+        created = await self.store.create_verification(req, self.pool, self.clock(), self.rng)
+        for old in created.superseded:
+            self.notify(old.id)
+        if not created.replayed:
+            v = created.verification
+            log.info("verification_created", verification_id=v.id, dial_number=v.dial_number,
+                     superseded=[o.id for o in created.superseded])
+            if self._next_due is None or v.expires_at < self._next_due:
+                self._kick.set()
+        return created
+
+    async def get(self, verification_id: str) -> Verification:
+        v = await self.store.get_verification(verification_id)
+        if v is None:
+            raise NotFound(f"no verification {verification_id}")
+        return v
+
+    async def wait(self, verification_id: str, timeout: float) -> Verification:
+        """The verification once it is no longer pending, or as it is after ``timeout``."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(verification_id, [])
+        waiters.append(fut)  # registered before reading: a change in between still wakes us
+        try:
+            v = await self.get(verification_id)
+            if v.status.terminal or timeout <= 0:
+                return v
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, timeout)
+            return await self.get(verification_id)
+        finally:
+            with contextlib.suppress(ValueError):
+                waiters.remove(fut)
+            if not waiters:
+                self._waiters.pop(verification_id, None)
+
+    async def cancel(self, verification_id: str) -> Verification:
+        try:
+            v = await self.store.cancel_verification(verification_id, self.clock(), "cancelled")
+        finally:
+            self.notify(verification_id)
+        log.info("verification_cancelled", verification_id=v.id)
+        return v
+
+    def notify(self, verification_id: str) -> None:
+        for fut in self._waiters.pop(verification_id, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(w) for w in self._waiters.values())
+
+    # -- calls ------------------------------------------------------------------------
+
+    async def match_call(
+        self, call: CallRecord, caller_e164: str, caller_raw: str
+    ) -> tuple[CallRecord, Verification | None]:
+        record, verified = await self.store.match_call(call, caller_e164, caller_raw, self.clock())
+        if record.verification_id is not None:
+            self.notify(record.verification_id)
+        return record, verified
+
+    # -- expiry -----------------------------------------------------------------------
+
+    async def run_expiry(self) -> None:
+        """Turn pending verifications ``expired`` at their expiry time, polled or not."""
+        while True:
+            try:
+                now = self.clock()
+                due = await self.store.next_expiry()
+                if due is not None and due <= now:
+                    for v in await self.store.expire_due(now):
+                        log.info("verification_expired", verification_id=v.id)
+                        self.notify(v.id)
+                    continue
+                self._next_due = due
+                delay = 30.0 if due is None else min(max(due - now, 0.0), 30.0)
+                self._kick.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), delay + 0.005)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("expiry_failed")
+                await asyncio.sleep(1.0)
