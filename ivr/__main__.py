@@ -1,3 +1,5 @@
-from ivr.cli import main
 import sys
+
+from ivr.cli import main
+
 sys.exit(main())

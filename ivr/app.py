@@ -69,7 +69,8 @@ def create_app(
     async def ari_ready() -> bool:
         return ari.connected.is_set()
 
-    app[api.READY_CHECKS] = {"store": store.ping, "asterisk": ari_ready}
+    checks: dict[str, api.ReadyCheck] = {"store": store.ping, "asterisk": ari_ready}
+    app[api.READY_CHECKS] = checks
     api.add_routes(app)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -109,16 +110,18 @@ async def check_asterisk(settings: Settings) -> str:
             s.get(url, headers={"Authorization": auth}) as resp,
         ):
             if resp.status == 401:
-                raise ConfigError("asterisk.ari_password",
-                                  f"ARI at {a.ari_url} refused user {a.ari_user!r}")
+                raise ConfigError(
+                    "asterisk.ari_password", f"ARI at {a.ari_url} refused user {a.ari_user!r}"
+                )
             if resp.status != 200:
                 raise ConfigError("asterisk.http_port", f"ARI at {url} answered {resp.status}")
             info = await resp.json()
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ConfigError(
-            "asterisk.http_port", f"cannot reach ARI at {a.ari_url} ({reason}); is Asterisk up? "
-            "(`ivr pbx up` starts the local one)"
+            "asterisk.http_port",
+            f"cannot reach ARI at {a.ari_url} ({reason}); is Asterisk up? "
+            "(`ivr pbx up` starts the local one)",
         ) from None
     return str(info.get("system", {}).get("version", "unknown"))
 
@@ -135,11 +138,17 @@ async def serve(settings: Settings) -> int:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError("api.port", f"cannot listen on {settings.api.host}:"
-                                      f"{settings.api.port} ({exc.strerror})") from None
-    log.info("gateway_started", api=f"http://{settings.api.host}:{settings.api.port}",
-             asterisk=version, app=settings.asterisk.app, dids=len(inventory.dids),
-             store=settings.store.path)
+        raise ConfigError(
+            "api.port", f"cannot listen on {settings.api.host}:{settings.api.port} ({exc.strerror})"
+        ) from None
+    log.info(
+        "gateway_started",
+        api=f"http://{settings.api.host}:{settings.api.port}",
+        asterisk=version,
+        app=settings.asterisk.app,
+        dids=len(inventory.dids),
+        store=settings.store.path,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

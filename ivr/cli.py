@@ -45,9 +45,25 @@ def cmd_pbx(args: argparse.Namespace) -> int:
         else:
             state = "running" if status.running else "stopped"
             ari = "ARI ready" if status.ari_ready else "ARI not answering"
-            print(f"asterisk ({settings.pbx.instance}): {state}, {ari}, "
-                  f"version {status.version or '-'}, pid {status.pid or '-'}")
+            print(
+                f"asterisk ({settings.pbx.instance}): {state}, {ari}, "
+                f"version {status.version or '-'}, pid {status.pid or '-'}"
+            )
         return 0 if status.running and status.ari_ready else 3
+    return 0
+
+
+def cmd_trunks(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ivr.asterisk import render
+
+    settings = _settings(args)
+    inventory = load_inventory(args.inventory or settings.inventory)
+    if args.trunks_command == "render":
+        files = render.render(settings, inventory, args.base)
+        render.write(files, Path(args.out))
+        print(f"wrote {len(files)} files to {args.out}")
     return 0
 
 
@@ -73,8 +89,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_dict()))
     else:
         print(f"responses: {' '.join(map(str, result.statuses)) or 'none'}")
-        print(f"answered: {'yes' if result.answered else 'no'}; "
-              f"released by the gateway: {'BYE' if result.bye_received else result.final}")
+        print(
+            f"answered: {'yes' if result.answered else 'no'}; "
+            f"released by the gateway: {'BYE' if result.bye_received else result.final}"
+        )
         print(f"audio: {result.rtp_packets} RTP packets, {result.audio_seconds:.2f} s")
     return 0 if result.responses else 1
 
@@ -84,13 +102,19 @@ def cmd_numbers(args: argparse.Namespace) -> int:
     policy = numbers.NumberPolicy(settings.numbers.allow_060, settings.numbers.deny_prefixes)
     verdicts = [numbers.check(n, policy) for n in args.numbers]
     if args.json:
-        print(json.dumps([{"input": v.input, **v.as_dict()} for v in verdicts],
-                         ensure_ascii=False))
+        print(json.dumps([{"input": v.input, **v.as_dict()} for v in verdicts], ensure_ascii=False))
     else:
         rows = [("input", "eligible", "e164", "type", "reason")]
         for v in verdicts:
-            rows.append((v.input, "yes" if v.eligible else "no", v.e164 or "-",
-                         v.type or "-", v.reason or "-"))
+            rows.append(
+                (
+                    v.input,
+                    "yes" if v.eligible else "no",
+                    v.e164 or "-",
+                    v.type or "-",
+                    v.reason or "-",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for r in rows:
             print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -125,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=30.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_call)
+
+    p = sub.add_parser("trunks", help="the trunk inventory and the Asterisk config from it")
+    tsub = p.add_subparsers(dest="trunks_command", required=True)
+    r = tsub.add_parser("render", help="write the Asterisk config for the inventory")
+    r.add_argument("--out", required=True, help="directory to write the .conf files into")
+    r.add_argument(
+        "--base",
+        default="/etc/asterisk-ivr",
+        help="the directory Asterisk will see these files under, minus /etc (default: %(default)s)",
+    )
+    r.add_argument("--inventory", help="inventory file (default: the settings' inventory)")
+    r.set_defaults(func=cmd_trunks)
 
     p = sub.add_parser("numbers", help="phone-number policy")
     nsub = p.add_subparsers(dest="numbers_command", required=True)

@@ -11,6 +11,7 @@ Environment variables are ``IVR_<SECTION>_<KEY>``: ``IVR_API_PORT=8081``,
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 import typing
@@ -82,7 +83,9 @@ class PbxSettings:
 
     def validate(self) -> None:
         if not self.instance or not self.instance.replace("-", "").isalnum():
-            raise ConfigError("pbx.instance", f"must be letters, digits or -, got {self.instance!r}")
+            raise ConfigError(
+                "pbx.instance", f"must be letters, digits or -, got {self.instance!r}"
+            )
 
     @property
     def cache_path(self) -> Path:
@@ -154,7 +157,9 @@ class LogSettings:
 
     def validate(self) -> None:
         if self.level.lower() not in {"debug", "info", "warning", "error"}:
-            raise ConfigError("log.level", f"must be debug, info, warning or error, got {self.level!r}")
+            raise ConfigError(
+                "log.level", f"must be debug, info, warning or error, got {self.level!r}"
+            )
         if self.format not in {"auto", "json", "console"}:
             raise ConfigError("log.format", f"must be auto, json or console, got {self.format!r}")
 
@@ -232,7 +237,7 @@ def _section(cls: type[Any], name: str, data: Mapping[str, Any], from_env: bool)
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
-            close = [k for k in sorted(known) if k[:3] == key[:3]]
+            close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{name}.{key}", f"unknown setting{hint}")
         out[key] = _coerce(f"{name}.{key}", hints[key], value, from_env)
@@ -258,7 +263,9 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str] | str
     return out
 
 
-def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Defaults, then the TOML file at ``path`` (or ``$IVR_CONFIG``), then ``IVR_*``."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("IVR_CONFIG") or None

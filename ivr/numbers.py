@@ -207,6 +207,12 @@ def normalize(text: str) -> str:
     The result is idempotent: ``normalize(normalize(x)) == normalize(x)``.
     """
     s = _international(_clean(text))
+    # Carrier free-dial (0037, 0066, 0077, 0088) keeps its leading 00 after +81, as
+    # phonenumbers writes 0037; parsing would read 00 as an international prefix.
+    if s[:4] in _UNLISTED_RANGES and s.startswith("00") and 9 <= len(s) <= 12:
+        return "+81" + s
+    if s.startswith("+8100") and s[3:7] in _UNLISTED_RANGES:
+        return s
     try:
         parsed = phonenumbers.parse(s, "JP")
     except phonenumbers.NumberParseException:
@@ -262,18 +268,19 @@ def check(text: str, policy: NumberPolicy | None = None) -> NumberCheck:
     try:
         e164 = normalize(text)
     except InvalidNumber as exc:
-        return _verdict(text if isinstance(text, str) else repr(text), False, None, None, None,
-                        exc.reason)
+        return _verdict(
+            text if isinstance(text, str) else repr(text), False, None, None, None, exc.reason
+        )
+    national_digits = e164[3:] if e164.startswith("+8100") else "0" + e164[3:]
+    if e164.startswith("+81"):
+        for prefix, (type_, reason) in _UNLISTED_RANGES.items():
+            if national_digits.startswith(prefix):
+                return _verdict(text, False, e164, national_digits, type_, reason)
     parsed = phonenumbers.parse(e164)
     if parsed.country_code != 81:
-        type_ = _TYPE_NAMES.get(phonenumbers.number_type(parsed))
-        return _verdict(text, False, e164, None, type_, "foreign")
-    nsn = phonenumbers.national_significant_number(parsed)
-    national_digits = "0" + nsn
+        foreign_type = _TYPE_NAMES.get(phonenumbers.number_type(parsed))
+        return _verdict(text, False, e164, None, foreign_type, "foreign")
     national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    for prefix, (type_, reason) in _UNLISTED_RANGES.items():
-        if national_digits.startswith(prefix):
-            return _verdict(text, False, e164, national_digits, type_, reason)
     if not phonenumbers.is_valid_number(parsed):
         return _verdict(text, False, None, None, None, _length_reason(parsed))
     type_ = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")

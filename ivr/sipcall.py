@@ -23,8 +23,28 @@ from xml.sax.saxutils import escape
 
 # Final responses the scenario accepts instead of 200 OK (each jumps to an ACK).
 _ERROR_CODES = (
-    400, 401, 403, 404, 405, 408, 410, 480, 481, 484, 486, 487, 488,
-    500, 501, 502, 503, 504, 600, 603, 604, 606,
+    400,
+    401,
+    403,
+    404,
+    405,
+    408,
+    410,
+    480,
+    481,
+    484,
+    486,
+    487,
+    488,
+    500,
+    501,
+    502,
+    503,
+    504,
+    600,
+    603,
+    604,
+    606,
 )
 
 
@@ -158,27 +178,27 @@ a=rtpmap:0 PCMU/8000
 a=rtpmap:8 PCMA/8000
 a=sendrecv
 """
-    ack = """ACK sip:{did}@[remote_ip]:[remote_port] SIP/2.0
+    ack = f"""ACK sip:{spec.did}@[remote_ip]:[remote_port] SIP/2.0
 [last_Via:]
 [last_From:]
 [last_To:]
 [last_Call-ID:]
 CSeq: 1 ACK
-Contact: <sip:{user}@[local_ip]:[local_port]>
+Contact: <sip:{escape(user)}@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Length: 0
-""".format(did=spec.did, user=escape(user))
-    ack_2xx = """ACK [next_url] SIP/2.0
+"""
+    ack_2xx = f"""ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 [last_From:]
 [last_To:]
 [last_Call-ID:]
 [routes]
 CSeq: 1 ACK
-Contact: <sip:{user}@[local_ip]:[local_port]>
+Contact: <sip:{escape(user)}@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Length: 0
-""".format(user=escape(user))
+"""
     ok_bye = """SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
@@ -258,16 +278,34 @@ async def place_call(spec: CallSpec) -> CallResult:
             messages = Path(tmp) / "messages.log"
             timeout_s = max(1, int(spec.max_seconds))
             args = [
-                sipp, f"{spec.target_host}:{spec.target_port}",
-                "-sf", str(scen), "-m", "1", "-l", "1", "-nostdin",
-                "-i", spec.source_ip, "-p", str(_free_udp_port(spec.source_ip)),
-                "-recv_timeout", str(timeout_s * 1000),
-                "-timeout", f"{timeout_s + 5}s", "-timeout_error",
-                "-trace_msg", "-message_file", str(messages),
+                sipp,
+                f"{spec.target_host}:{spec.target_port}",
+                "-sf",
+                str(scen),
+                "-m",
+                "1",
+                "-l",
+                "1",
+                "-nostdin",
+                "-i",
+                spec.source_ip,
+                "-p",
+                str(_free_udp_port(spec.source_ip)),
+                "-recv_timeout",
+                str(timeout_s * 1000),
+                "-timeout",
+                f"{timeout_s + 5}s",
+                "-timeout_error",
+                "-trace_msg",
+                "-message_file",
+                str(messages),
             ]
             proc = await asyncio.create_subprocess_exec(
-                *args, cwd=tmp, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                *args,
+                cwd=tmp,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             try:
                 out, _ = await asyncio.wait_for(proc.communicate(), timeout_s + 15)

@@ -103,20 +103,23 @@ class CallController:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif kind in ("StasisEnd", "ChannelDestroyed"):
-            call = self._calls.get(channel_id)
-            if call is not None:
-                call.gone.set()
+            ended = self._calls.get(channel_id)
+            if ended is not None:
+                ended.gone.set()
         elif kind == "PlaybackFinished":
             playback = event.get("playback") or {}
             target = str(playback.get("target_uri", ""))
-            call = self._calls.get(target.removeprefix("channel:"))
-            if call is not None:
-                fut = call.playbacks.pop(str(playback.get("id")), None)
+            playing = self._calls.get(target.removeprefix("channel:"))
+            if playing is not None:
+                fut = playing.playbacks.pop(str(playback.get("id")), None)
                 if fut is not None and not fut.done():
                     fut.set_result(str(playback.get("state", "done")))
         elif kind == "ApplicationReplaced":
-            log.error("ari_application_replaced", app=event.get("application"),
-                      hint="another client took this Stasis app; give each gateway its own app")
+            log.error(
+                "ari_application_replaced",
+                app=event.get("application"),
+                hint="another client took this Stasis app; give each gateway its own app",
+            )
         # Everything else (ChannelVarset, ChannelStateChange, ...) is of no use here.
 
     async def on_connect(self) -> None:
@@ -161,17 +164,23 @@ class CallController:
             mode = entry[1].answer_mode if entry else "reject"
             caller = channel.get("caller") or {}
             identity = read_identity(
-                str(caller.get("number") or ""), str(caller.get("name") or ""),
+                str(caller.get("number") or ""),
+                str(caller.get("name") or ""),
                 channel.get("channelvars") or {},
             )
             check = precheck(identity, trunk, did in self.service.pool, self.number_policy)
             record = CallRecord(
-                channel_id=call.channel_id, did=did, trunk=trunk_name or None,
+                channel_id=call.channel_id,
+                did=did,
+                trunk=trunk_name or None,
                 caller_masked=numbers.mask(identity.raw_number) if identity.raw_number else "",
                 presentation=identity.presentation,
                 absence=str(identity.absence) if identity.absence else None,
-                outcome=str(check.outcome or Outcome.NO_PENDING), reason=check.reason,
-                answer_mode=mode, started_at=started_at, decided_at=time.time(),
+                outcome=str(check.outcome or Outcome.NO_PENDING),
+                reason=check.reason,
+                answer_mode=mode,
+                started_at=started_at,
+                decided_at=time.time(),
             )
             if check.outcome is None and identity.number is not None:
                 record, _ = await self.service.match_call(
@@ -181,10 +190,17 @@ class CallController:
                 await self.store.record_call(record)
             outcome = record.outcome
             self.outcomes[(outcome, trunk_name)] = self.outcomes.get((outcome, trunk_name), 0) + 1
-            log.info("call_decided", outcome=outcome, reason=record.reason,
-                     verification_id=record.verification_id, caller=record.caller_masked,
-                     absence=record.absence, answer_mode=mode,
-                     decide_ms=round((time.time() - started_at) * 1000, 1), **structlog_ctx)
+            log.info(
+                "call_decided",
+                outcome=outcome,
+                reason=record.reason,
+                verification_id=record.verification_id,
+                caller=record.caller_masked,
+                absence=record.absence,
+                answer_mode=mode,
+                decide_ms=round((time.time() - started_at) * 1000, 1),
+                **structlog_ctx,
+            )
         except Exception:
             log.exception("call_failed", **structlog_ctx)
             outcome = Outcome.FAILED
@@ -222,10 +238,12 @@ class CallController:
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         call.playbacks[playback_id] = fut
         await self.ari.play(call.channel_id, media, playback_id, self.call_policy.language)
-        gone = asyncio.create_task(call.gone.wait())
+        gone: asyncio.Future[Any] = asyncio.ensure_future(call.gone.wait())
         try:
+            waiting: set[asyncio.Future[Any]] = {fut, gone}
             done, _ = await asyncio.wait(
-                {fut, gone}, timeout=self.call_policy.prompt_timeout,
+                waiting,
+                timeout=self.call_policy.prompt_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if fut in done and fut.result() == "failed":
@@ -233,4 +251,3 @@ class CallController:
         finally:
             gone.cancel()
             call.playbacks.pop(playback_id, None)
-

@@ -74,7 +74,9 @@ def parse_inventory(data: dict[str, Any]) -> Inventory:
     for i, raw in enumerate(data.get("trunks", [])):
         name = raw.get("name")
         if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-            raise InventoryError(f"trunks[{i}].name", f"must be letters, digits, - or _, got {name!r}")
+            raise InventoryError(
+                f"trunks[{i}].name", f"must be letters, digits, - or _, got {name!r}"
+            )
         where = f"trunks[{name}]"
         extra = set(raw) - {"name", "match", "trusted", "codecs", "dids"}
         if extra:
@@ -84,7 +86,9 @@ def parse_inventory(data: dict[str, Any]) -> Inventory:
             try:
                 ipaddress.ip_network(m.split(":")[0] if m.count(":") == 1 else m, strict=False)
             except ValueError:
-                raise InventoryError(f"{where}.match", f"{m!r} is not an address or range") from None
+                raise InventoryError(
+                    f"{where}.match", f"{m!r} is not an address or range"
+                ) from None
         trusted = raw.get("trusted", False)
         if not isinstance(trusted, bool):
             raise InventoryError(f"{where}.trusted", "must be true or false")
@@ -104,10 +108,13 @@ def parse_inventory(data: dict[str, Any]) -> Inventory:
                 raise InventoryError(f"{dkey}.number", f"{rd['number']!r} is not a Japanese number")
             mode = rd.get("answer_mode", "answer")
             if mode not in ANSWER_MODES:
-                raise InventoryError(f"{dkey}.answer_mode", f"must be one of {', '.join(ANSWER_MODES)}")
+                raise InventoryError(
+                    f"{dkey}.answer_mode", f"must be one of {', '.join(ANSWER_MODES)}"
+                )
             if verdict.e164 in seen_dids:
                 raise InventoryError(
-                    f"{dkey}.number", f"{rd['number']} is already on trunk {seen_dids[verdict.e164]}"
+                    f"{dkey}.number",
+                    f"{rd['number']} is already on trunk {seen_dids[verdict.e164]}",
                 )
             seen_dids[verdict.e164] = name
             dids.append(Did(verdict.e164, mode))

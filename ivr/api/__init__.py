@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Awaitable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -13,9 +13,10 @@ from ivr.verification.service import VerificationService
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", VerificationService)
-STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
+STORE = web.AppKey[Store]("store")
 POLICY = web.AppKey("policy", numbers.NumberPolicy)
-READY_CHECKS = web.AppKey("ready_checks", dict[str, Callable[[], Awaitable[bool]]])
+ReadyCheck = Callable[[], Awaitable[bool]]
+READY_CHECKS = web.AppKey[dict[str, ReadyCheck]]("ready_checks")
 
 
 def add_routes(app: web.Application) -> None:

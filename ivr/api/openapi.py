@@ -19,7 +19,7 @@ _ERROR = {
                 "field": {"type": "string"},
                 "reason": {"type": "string", "enum": list(REASONS)},
                 "messages": {"$ref": "#/components/schemas/Messages"},
-                "status": {"type": "string"},
+                "current_status": {"type": "string"},
             },
         }
     },
@@ -96,17 +96,24 @@ def spec() -> dict[str, Any]:
             "/v1/verifications": {
                 "post": {
                     "summary": "Create a verification",
-                    "parameters": [{
-                        "name": "Idempotency-Key", "in": "header", "required": False,
-                        "schema": {"type": "string", "maxLength": 255},
-                        "description": "Same key and body within 24 h returns the same "
-                                       "verification (header Idempotent-Replayed: true); "
-                                       "same key, other body: 422 idempotency_key_reused.",
-                    }],
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 255},
+                            "description": "Same key and body within 24 h returns the same "
+                            "verification (header Idempotent-Replayed: true); "
+                            "same key, other body: 422 idempotency_key_reused.",
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {
-                            "$ref": "#/components/schemas/CreateVerification"}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/CreateVerification"}
+                            }
+                        },
                     },
                     "responses": {
                         **_ok("created", "Verification", "201"),
@@ -114,8 +121,10 @@ def spec() -> dict[str, Any]:
                         **_AUTH_ERRORS,
                         "413": _err("payload_too_large"),
                         "415": _err("unsupported_media_type"),
-                        "422": _err("invalid_request, number_not_eligible (with reason), "
-                                    "idempotency_key_reused"),
+                        "422": _err(
+                            "invalid_request, number_not_eligible (with reason), "
+                            "idempotency_key_reused"
+                        ),
                         "503": _err("no_dial_numbers"),
                     },
                 }
@@ -124,12 +133,20 @@ def spec() -> dict[str, Any]:
                 "get": {
                     "summary": "Get a verification; with wait=N, a long poll",
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True,
-                         "schema": {"type": "string"}},
-                        {"name": "wait", "in": "query", "required": False,
-                         "schema": {"type": "number", "minimum": 0},
-                         "description": "Seconds to wait for a change while pending "
-                                        "(capped by the server's api.max_wait)."},
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "wait",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "number", "minimum": 0},
+                            "description": "Seconds to wait for a change while pending "
+                            "(capped by the server's api.max_wait).",
+                        },
                     ],
                     "responses": {
                         **_ok("the verification", "Verification"),
@@ -142,8 +159,9 @@ def spec() -> dict[str, Any]:
             "/v1/verifications/{id}/cancel": {
                 "post": {
                     "summary": "Cancel a pending verification",
-                    "parameters": [{"name": "id", "in": "path", "required": True,
-                                    "schema": {"type": "string"}}],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
                     "responses": {
                         **_ok("cancelled", "Verification"),
                         **_AUTH_ERRORS,
@@ -157,11 +175,18 @@ def spec() -> dict[str, Any]:
                     "summary": "May this number authenticate? (for the registration form)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["phone_number"],
-                            "additionalProperties": False,
-                            "properties": {"phone_number": {"type": "string", "maxLength": 64}},
-                        }}},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["phone_number"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "phone_number": {"type": "string", "maxLength": 64}
+                                    },
+                                }
+                            }
+                        },
                     },
                     "responses": {
                         **_ok("the verdict", "NumberCheck"),
@@ -171,13 +196,30 @@ def spec() -> dict[str, Any]:
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "Alive", "security": [],
-                                 "responses": {"200": {"description": "alive"}}}},
-            "/readyz": {"get": {"summary": "Store and Asterisk reachable", "security": [],
-                                "responses": {"200": {"description": "ready"},
-                                              "503": {"description": "not ready"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "security": [],
-                                      "responses": {"200": {"description": "OpenAPI"}}}},
+            "/healthz": {
+                "get": {
+                    "summary": "Alive",
+                    "security": [],
+                    "responses": {"200": {"description": "alive"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Store and Asterisk reachable",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "ready"},
+                        "503": {"description": "not ready"},
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI"}},
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -193,8 +235,11 @@ def spec() -> dict[str, Any]:
                     "required": ["phone_number"],
                     "additionalProperties": False,
                     "properties": {
-                        "phone_number": {"type": "string", "maxLength": 64,
-                                         "examples": ["090-1234-5678"]},
+                        "phone_number": {
+                            "type": "string",
+                            "maxLength": 64,
+                            "examples": ["090-1234-5678"],
+                        },
                         "reference": {"type": ["string", "null"], "maxLength": 255},
                         "callback_url": {"type": ["string", "null"], "format": "uri"},
                         "ttl_seconds": {"type": "integer", "default": 180},
@@ -208,8 +253,9 @@ def spec() -> dict[str, Any]:
                         "national": {"type": ["string", "null"]},
                         "type": {"type": ["string", "null"]},
                         "reason": {"type": ["string", "null"], "enum": [*REASONS, None]},
-                        "message": {"oneOf": [{"$ref": "#/components/schemas/Messages"},
-                                              {"type": "null"}]},
+                        "message": {
+                            "oneOf": [{"$ref": "#/components/schemas/Messages"}, {"type": "null"}]
+                        },
                     },
                 },
             },

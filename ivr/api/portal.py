@@ -19,6 +19,9 @@ from ivr.verification.errors import DomainError, InvalidRequest
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+TOKEN_SCOPE = web.RequestKey("token_scope", str)
+
+
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
@@ -26,8 +29,10 @@ class Unauthorized(DomainError):
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        text=json.dumps(data, ensure_ascii=False), status=status,
-        content_type="application/json", headers=headers,
+        text=json.dumps(data, ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+        headers=headers,
     )
 
 
@@ -49,7 +54,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
                 text="invalid bearer token",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        request["token_scope"] = scope_of(token)
+        request[TOKEN_SCOPE] = scope_of(token)
     return await handler(request)
 
 
@@ -58,14 +63,20 @@ async def create_verification(request: web.Request) -> web.Response:
     body = CreateVerification.parse(data)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
-        raise InvalidRequest("Idempotency-Key must be 1 to 255 printable characters",
-                             field="Idempotency-Key")
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 255 printable characters", field="Idempotency-Key"
+        )
     fingerprint = hashlib.sha256(
         json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
     created = await request.app[SERVICE].create(
-        body.phone_number, body.reference, body.callback_url, body.ttl_seconds,
-        idempotency_key=key, scope=request.get("token_scope", ""), fingerprint=fingerprint,
+        body.phone_number,
+        body.reference,
+        body.callback_url,
+        body.ttl_seconds,
+        idempotency_key=key,
+        scope=request.get(TOKEN_SCOPE, ""),
+        fingerprint=fingerprint,
     )
     headers = {"Location": f"/v1/verifications/{created.verification.id}"}
     if created.replayed:

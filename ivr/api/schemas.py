@@ -66,8 +66,9 @@ class CreateVerification:
         _only(data, {"phone_number", "reference", "callback_url", "ttl_seconds"})
         phone = data.get("phone_number")
         if not isinstance(phone, str) or not phone.strip():
-            raise InvalidRequest("phone_number is required and must be a string",
-                                 field="phone_number")
+            raise InvalidRequest(
+                "phone_number is required and must be a string", field="phone_number"
+            )
         if len(phone) > 64:
             raise InvalidRequest("phone_number is too long", field="phone_number")
         ttl = data.get("ttl_seconds")
@@ -77,8 +78,9 @@ class CreateVerification:
         if callback_url is not None:
             parts = urlsplit(callback_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidRequest("callback_url must be an http or https URL",
-                                     field="callback_url")
+                raise InvalidRequest(
+                    "callback_url must be an http or https URL", field="callback_url"
+                )
         return cls(phone, _opt_str(data, "reference", 255), callback_url, ttl)
 
 
@@ -91,8 +93,9 @@ class CheckNumber:
         _only(data, {"phone_number"})
         phone = data.get("phone_number")
         if not isinstance(phone, str):
-            raise InvalidRequest("phone_number is required and must be a string",
-                                 field="phone_number")
+            raise InvalidRequest(
+                "phone_number is required and must be a string", field="phone_number"
+            )
         if len(phone) > 64:
             raise InvalidRequest("phone_number is too long", field="phone_number")
         return cls(phone)

@@ -82,7 +82,10 @@ class AriClient:
     # -- REST -------------------------------------------------------------------------
 
     async def request(
-        self, method: str, path: str, params: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
         body: Any = None,
     ) -> Any:
         url = f"{self.base}{path}"
@@ -104,7 +107,8 @@ class AriClient:
 
     async def play(self, channel_id: str, media: str, playback_id: str, lang: str = "ja") -> None:
         await self.request(
-            "POST", f"/channels/{channel_id}/play/{playback_id}",
+            "POST",
+            f"/channels/{channel_id}/play/{playback_id}",
             params={"media": media, "lang": lang},
         )
 
@@ -125,13 +129,19 @@ class AriClient:
             try:
                 ws = await asyncio.wait_for(
                     self.session.ws_connect(
-                        url, params=params, heartbeat=self.settings.heartbeat, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)
+                        url,
+                        params=params,
+                        heartbeat=self.settings.heartbeat,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                     ),
                     self.settings.connect_timeout,
                 )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                log.warning("ari_connect_failed", error=str(exc) or type(exc).__name__,
-                            retry_in=round(delay, 2))
+                log.warning(
+                    "ari_connect_failed",
+                    error=str(exc) or type(exc).__name__,
+                    retry_in=round(delay, 2),
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0) * random.uniform(0.8, 1.2)
                 continue

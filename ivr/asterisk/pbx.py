@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ivr.asterisk import render
 from ivr.config import Settings
@@ -58,6 +59,11 @@ class PbxStatus:
         }
 
 
+def _version(info: dict[str, Any]) -> str:
+    system = info.get("system")
+    return str(system.get("version")) if isinstance(system, dict) else "unknown"
+
+
 def _say(msg: str) -> None:
     print(f"pbx: {msg}", flush=True)
 
@@ -79,6 +85,7 @@ class LocalPbx:
         self.base = self.rootfs / self.inside.lstrip("/")
         self.pidfile = self.cache / "run" / f"{self.instance}.pid"
         self.console_log = self.cache / "run" / f"{self.instance}.log"
+        self._proc: subprocess.Popen[bytes] | None = None  # when started by this process
 
     # -- the rootfs -------------------------------------------------------------------
 
@@ -115,8 +122,12 @@ class LocalPbx:
         self.say(f"building the Asterisk rootfs in {self.rootfs} from {mirror} (about a minute)")
         started = time.monotonic()
         cmd = [
-            "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-            self.settings.pbx.suite, str(partial), mirror,
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(PACKAGES)}",
+            self.settings.pbx.suite,
+            str(partial),
+            mirror,
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -178,7 +189,7 @@ class LocalPbx:
                 return None
         return pid
 
-    def ari_info(self, timeout: float = 1.0) -> dict[str, object] | None:
+    def ari_info(self, timeout: float = 1.0) -> dict[str, Any] | None:
         a = self.settings.asterisk
         token = base64.b64encode(f"{a.ari_user}:{a.ari_password}".encode()).decode()
         req = urllib.request.Request(
@@ -186,7 +197,7 @@ class LocalPbx:
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                data: dict[str, object] = json.loads(resp.read())
+                data: dict[str, Any] = json.loads(resp.read())
                 return data
         except (OSError, ValueError):
             return None
@@ -202,14 +213,24 @@ class LocalPbx:
         for port_name in ("sip_port", "http_port", "ami_port"):
             self._check_port_free(port_name)
         started = time.monotonic()
-        log = open(self.console_log, "wb")  # noqa: SIM115 - handed to the child
+        log = open(self.console_log, "wb")
         proc = subprocess.Popen(
-            ["chroot", str(self.rootfs), "/usr/sbin/asterisk", "-f", "-n",
-             "-C", f"{self.inside}/etc/asterisk.conf"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            [
+                "chroot",
+                str(self.rootfs),
+                "/usr/sbin/asterisk",
+                "-f",
+                "-n",
+                "-C",
+                f"{self.inside}/etc/asterisk.conf",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
+        self._proc = proc
         self.pidfile.write_text(str(proc.pid))
         while time.monotonic() - started < timeout:
             if proc.poll() is not None:
@@ -217,7 +238,7 @@ class LocalPbx:
                 raise PbxError(f"asterisk exited with {proc.returncode}: {' | '.join(tail)}")
             info = self.ari_info()
             if info is not None:
-                version = str(info.get("system", {}).get("version"))  # type: ignore[union-attr]
+                version = _version(info)
                 self.say(
                     f"asterisk {version} ({self.instance}) ready in "
                     f"{time.monotonic() - started:.1f} s: SIP {self.settings.asterisk.host}:"
@@ -226,7 +247,9 @@ class LocalPbx:
                 return self.status()
             time.sleep(0.2)
         self.down()
-        raise PbxError(f"ARI did not answer at {self.settings.asterisk.ari_url} within {timeout:.0f} s")
+        raise PbxError(
+            f"ARI did not answer at {self.settings.asterisk.ari_url} within {timeout:.0f} s"
+        )
 
     def _check_port_free(self, name: str) -> None:
         a = self.settings.asterisk
@@ -246,9 +269,18 @@ class LocalPbx:
             self.pidfile.unlink(missing_ok=True)
             return False
         subprocess.run(
-            ["chroot", str(self.rootfs), "/usr/sbin/asterisk", "-C",
-             f"{self.inside}/etc/asterisk.conf", "-rx", "core stop now"],
-            capture_output=True, timeout=10, check=False,
+            [
+                "chroot",
+                str(self.rootfs),
+                "/usr/sbin/asterisk",
+                "-C",
+                f"{self.inside}/etc/asterisk.conf",
+                "-rx",
+                "core stop now",
+            ],
+            capture_output=True,
+            timeout=10,
+            check=False,
         )
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
             if sig is not None:
@@ -257,6 +289,9 @@ class LocalPbx:
             deadline = time.monotonic() + (timeout if sig is None else 5)
             while time.monotonic() < deadline:
                 if not self._alive(pid):
+                    if self._proc is not None and self._proc.pid == pid:
+                        self._proc.wait()
+                        self._proc = None
                     self.pidfile.unlink(missing_ok=True)
                     self.say(f"asterisk ({self.instance}) stopped")
                     return True
@@ -282,14 +317,24 @@ class LocalPbx:
         info = self.ari_info() if pid is not None else None
         version = None
         if info is not None:
-            version = str(info.get("system", {}).get("version"))  # type: ignore[union-attr]
+            version = _version(info)
         return PbxStatus(pid is not None, pid, info is not None, version, self.rootfs)
 
     def cli(self, command: str) -> str:
         """Run one Asterisk CLI command (``-rx``) and return its output."""
         result = subprocess.run(
-            ["chroot", str(self.rootfs), "/usr/sbin/asterisk", "-C",
-             f"{self.inside}/etc/asterisk.conf", "-rx", command],
-            capture_output=True, text=True, timeout=15, check=False,
+            [
+                "chroot",
+                str(self.rootfs),
+                "/usr/sbin/asterisk",
+                "-C",
+                f"{self.inside}/etc/asterisk.conf",
+                "-rx",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
         )
         return result.stdout

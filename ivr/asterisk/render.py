@@ -27,9 +27,7 @@ def render(settings: Settings, inventory: Inventory, base_dir: str) -> dict[str,
         "asterisk.conf": _asterisk_conf(base_dir),
         "modules.conf": _modules_conf(),
         "logger.conf": _logger_conf(),
-        "http.conf": (
-            f"[general]\nenabled = yes\nbindaddr = {a.host}\nbindport = {a.http_port}\n"
-        ),
+        "http.conf": (f"[general]\nenabled = yes\nbindaddr = {a.host}\nbindport = {a.http_port}\n"),
         "ari.conf": (
             "[general]\nenabled = yes\nallowed_origins =\n"
             f"channelvars = {','.join(CHANNEL_VARS)}\n\n"
@@ -81,13 +79,34 @@ def _modules_conf() -> str:
     # autoload works; these are switched off because they need absent services or
     # would listen on ports we do not want (the old chan_sip is gone in Asterisk 21+).
     noload = (
-        "cdr_custom.so", "cdr_sqlite3_custom.so", "cel_custom.so", "cel_sqlite3_custom.so",
-        "chan_iax2.so", "chan_unistim.so", "chan_mgcp.so", "chan_skinny.so", "chan_dahdi.so",
-        "pbx_dundi.so", "res_phoneprov.so", "res_pjsip_phoneprov_provider.so",
-        "res_smdi.so", "res_config_ldap.so", "res_config_pgsql.so", "cdr_pgsql.so",
-        "cel_pgsql.so", "res_hep.so", "res_hep_pjsip.so", "res_hep_rtcp.so",
-        "res_prometheus.so", "res_statsd.so", "chan_motif.so", "res_xmpp.so",
-        "res_calendar.so", "res_snmp.so", "cdr_radius.so", "cel_radius.so",
+        "cdr_custom.so",
+        "cdr_sqlite3_custom.so",
+        "cel_custom.so",
+        "cel_sqlite3_custom.so",
+        "chan_iax2.so",
+        "chan_unistim.so",
+        "chan_mgcp.so",
+        "chan_skinny.so",
+        "chan_dahdi.so",
+        "pbx_dundi.so",
+        "res_phoneprov.so",
+        "res_pjsip_phoneprov_provider.so",
+        "res_smdi.so",
+        "res_config_ldap.so",
+        "res_config_pgsql.so",
+        "cdr_pgsql.so",
+        "cel_pgsql.so",
+        "res_hep.so",
+        "res_hep_pjsip.so",
+        "res_hep_rtcp.so",
+        "res_prometheus.so",
+        "res_statsd.so",
+        "chan_motif.so",
+        "res_xmpp.so",
+        "res_calendar.so",
+        "res_snmp.so",
+        "cdr_radius.so",
+        "cel_radius.so",
     )
     lines = ["[modules]", "autoload = yes"] + [f"noload = {m}" for m in noload]
     return "\n".join(lines) + "\n"

@@ -106,25 +106,57 @@ IDEMPOTENCY_TTL = 24 * 3600.0
 
 def _row_to_verification(row: Sequence[Any]) -> Verification:
     return Verification(
-        id=row[0], phone_number=row[1], dial_number=row[2], status=Status(row[3]),
-        created_at=row[4], expires_at=row[5], reference=row[6], callback_url=row[7],
-        verified_at=row[8], channel_id=row[9], trunk=row[10], caller_number=row[11],
-        ended_at=row[12], cancel_reason=row[13],
+        id=row[0],
+        phone_number=row[1],
+        dial_number=row[2],
+        status=Status(row[3]),
+        created_at=row[4],
+        expires_at=row[5],
+        reference=row[6],
+        callback_url=row[7],
+        verified_at=row[8],
+        channel_id=row[9],
+        trunk=row[10],
+        caller_number=row[11],
+        ended_at=row[12],
+        cancel_reason=row[13],
     )
 
 
 def _verification_values(v: Verification) -> tuple[Any, ...]:
     return (
-        v.id, v.phone_number, v.dial_number, str(v.status), v.created_at, v.expires_at,
-        v.reference, v.callback_url, v.verified_at, v.channel_id, v.trunk, v.caller_number,
-        v.ended_at, v.cancel_reason,
+        v.id,
+        v.phone_number,
+        v.dial_number,
+        str(v.status),
+        v.created_at,
+        v.expires_at,
+        v.reference,
+        v.callback_url,
+        v.verified_at,
+        v.channel_id,
+        v.trunk,
+        v.caller_number,
+        v.ended_at,
+        v.cancel_reason,
     )
 
 
 def _call_values(c: CallRecord) -> tuple[Any, ...]:
     return (
-        c.channel_id, c.did, c.trunk, c.caller_masked, c.presentation, c.absence, c.outcome,
-        c.reason, c.answer_mode, c.started_at, c.decided_at, c.verification_id, c.ended_at,
+        c.channel_id,
+        c.did,
+        c.trunk,
+        c.caller_masked,
+        c.presentation,
+        c.absence,
+        c.outcome,
+        c.reason,
+        c.answer_mode,
+        c.started_at,
+        c.decided_at,
+        c.verification_id,
+        c.ended_at,
     )
 
 
@@ -227,8 +259,9 @@ class SqliteStore:
     ) -> Created:
         def tx(db: sqlite3.Connection) -> Created:
             if req.idempotency_key is not None:
-                db.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
-                           (now - IDEMPOTENCY_TTL,))
+                db.execute(
+                    "DELETE FROM idempotency_keys WHERE created_at < ?", (now - IDEMPOTENCY_TTL,)
+                )
                 row = db.execute(
                     "SELECT fingerprint, verification_id FROM idempotency_keys"
                     " WHERE scope = ? AND key = ?",
@@ -293,14 +326,17 @@ class SqliteStore:
                 done = v.expire(now) if v.is_due(now) else v.cancel(now, reason)
             except InvalidTransition:
                 raise NotPending(
-                    f"verification {verification_id} is already {v.status}", status=str(v.status)
+                    f"verification {verification_id} is already {v.status}",
+                    current_status=str(v.status),
                 ) from None
             self._save_terminal(db, done, now)
             return done
 
         done = self._tx(tx)
         if done.status is Status.EXPIRED:  # committed as expired; the cancel itself fails
-            raise NotPending(f"verification {verification_id} has expired", status="expired")
+            raise NotPending(
+                f"verification {verification_id} has expired", current_status="expired"
+            )
         return done
 
     async def cancel_verification(
@@ -325,8 +361,9 @@ class SqliteStore:
                 v = _row_to_verification(row)
                 if v.is_due(now):
                     self._save_terminal(db, v.expire(now), now)
-                    record = _with(call, outcome="no_pending", reason="expired",
-                                   verification_id=v.id)
+                    record = _with(
+                        call, outcome="no_pending", reason="expired", verification_id=v.id
+                    )
                 else:
                     verified = v.verify(now, call.channel_id, call.trunk or "", caller_raw)
                     self._save_terminal(db, verified, now)

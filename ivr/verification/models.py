@@ -114,7 +114,9 @@ class Verification:
     def cancel(self, now: float, reason: str = "cancelled") -> Verification:
         if self.status is not Status.PENDING:
             raise InvalidTransition(self, Status.CANCELLED)
-        return dataclasses.replace(self, status=Status.CANCELLED, ended_at=now, cancel_reason=reason)
+        return dataclasses.replace(
+            self, status=Status.CANCELLED, ended_at=now, cancel_reason=reason
+        )
 
     def to_api(self) -> dict[str, object]:
         """The verification as the portal API shows it."""
@@ -122,7 +124,10 @@ class Verification:
             "id": self.id,
             "status": str(self.status),
             "phone_number": self.phone_number,
-            "dial_number": {"e164": self.dial_number, "national": national_format(self.dial_number)},
+            "dial_number": {
+                "e164": self.dial_number,
+                "national": national_format(self.dial_number),
+            },
             "reference": self.reference,
             "callback_url": self.callback_url,
             "created_at": iso(self.created_at),

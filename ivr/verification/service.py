@@ -78,8 +78,12 @@ class VerificationService:
             self.notify(old.id)
         if not created.replayed:
             v = created.verification
-            log.info("verification_created", verification_id=v.id, dial_number=v.dial_number,
-                     superseded=[o.id for o in created.superseded])
+            log.info(
+                "verification_created",
+                verification_id=v.id,
+                dial_number=v.dial_number,
+                superseded=[o.id for o in created.superseded],
+            )
             if self._next_due is None or v.expires_at < self._next_due:
                 self._kick.set()
         return created

@@ -1,0 +1,44 @@
+# The targets the README, CI and people use. Everything needs root (apt, chroot).
+VENV ?= .venv
+IVR := $(VENV)/bin/ivr
+PYTEST_ARGS ?=
+
+.PHONY: help deps run pbx-up pbx-down test unit lint fmt bench clean
+
+help:
+	@echo "make run    - install, start the local Asterisk and the gateway (Ctrl-C stops the gateway)"
+	@echo "make test   - install, start a test Asterisk, run every test"
+	@echo "make unit   - the tests that need no Asterisk"
+	@echo "make lint   - ruff and mypy"
+	@echo "make pbx-up / pbx-down - the local development Asterisk"
+
+deps:
+	@scripts/bootstrap
+
+run: deps
+	$(IVR) pbx up
+	$(IVR) serve
+
+pbx-up: deps
+	$(IVR) pbx up
+
+pbx-down: deps
+	$(IVR) pbx down
+
+test: deps
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: deps
+	$(VENV)/bin/pytest tests/unit tests/api $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check ivr tests
+	$(VENV)/bin/ruff format --check ivr tests
+	$(VENV)/bin/mypy
+
+fmt: deps
+	$(VENV)/bin/ruff format ivr tests
+	$(VENV)/bin/ruff check --fix ivr tests
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

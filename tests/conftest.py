@@ -1,0 +1,149 @@
+"""Fixtures: the local Asterisk once per session, a gateway per test, sipp calls on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from aiohttp.test_utils import TestClient
+
+from ivr.app import Components, components, create_app
+from ivr.asterisk.pbx import LocalPbx
+from ivr.config import Settings, load_settings, replace
+from ivr.sipcall import CallResult, CallSpec, place_call
+from ivr.trunks import Inventory, load_inventory
+
+DATA = Path(__file__).parent / "data"
+TOKEN = "test-token-portal-a"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def test_settings() -> Settings:
+    return load_settings(DATA / "test.toml", environ={})
+
+
+@pytest.fixture(scope="session")
+def test_inventory(test_settings: Settings) -> Inventory:
+    return load_inventory(test_settings.inventory)
+
+
+@pytest.fixture(scope="session")
+def pbx(test_settings: Settings, test_inventory: Inventory) -> Iterator[LocalPbx]:
+    """The real Asterisk, started once for the whole session and stopped at its end."""
+    local = LocalPbx(test_settings, test_inventory)
+    local.up()
+    yield local
+    local.down()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[None]:
+    with structlog.testing.capture_logs():
+        yield
+
+
+@dataclasses.dataclass
+class Gateway:
+    client: TestClient[Any, Any]
+    parts: Components
+    settings: Settings
+    inventory: Inventory
+
+    async def create(self, phone: str, **body: Any) -> dict[str, Any]:
+        resp = await self.client.post(
+            "/v1/verifications", json={"phone_number": phone, **body}, headers=AUTH
+        )
+        assert resp.status == 201, await resp.text()
+        data: dict[str, Any] = await resp.json()
+        return data
+
+    async def get(self, vid: str, wait: float | None = None) -> dict[str, Any]:
+        params = {"wait": str(wait)} if wait is not None else {}
+        resp = await self.client.get(f"/v1/verifications/{vid}", params=params, headers=AUTH)
+        assert resp.status == 200, await resp.text()
+        data: dict[str, Any] = await resp.json()
+        return data
+
+    async def calls(self) -> list[Any]:
+        return await self.parts.store.list_calls()
+
+    async def call_for(self, channel_did: str) -> Any:
+        return next(c for c in await self.calls() if c.did == channel_did)
+
+
+def restrict(inventory: Inventory, dids: list[str] | None) -> Inventory:
+    """The inventory with only these DIDs (E.164 or national) left in the gateway's pool."""
+    if dids is None:
+        return inventory
+    from ivr.numbers import normalize
+
+    keep = {normalize(d) for d in dids}
+    trunks = tuple(
+        dataclasses.replace(t, dids=tuple(d for d in t.dids if d.number in keep))
+        for t in inventory.trunks
+    )
+    return Inventory(trunks)
+
+
+MakeGateway = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def make_gateway(
+    aiohttp_client: Any, tmp_path: Path, test_settings: Settings, test_inventory: Inventory
+) -> MakeGateway:
+    """Build a gateway on a fresh SQLite store; connected to the session's Asterisk
+    when the test also asks for ``pbx``."""
+
+    async def make(
+        dids: list[str] | None = None, connect: bool = True, **sections: dict[str, Any]
+    ) -> Gateway:
+        settings = replace(test_settings, store={"path": str(tmp_path / "ivr.sqlite3")}, **sections)
+        inventory = restrict(test_inventory, dids)
+        app = create_app(settings, inventory)
+        client = await aiohttp_client(app)
+        parts = components(app)
+        if connect:
+            await asyncio.wait_for(parts.ari.connected.wait(), 10)
+        return Gateway(client, parts, settings, inventory)
+
+    return make
+
+
+@pytest.fixture
+async def gateway(pbx: LocalPbx, make_gateway: MakeGateway) -> Gateway:
+    """A gateway whose pool is the three answer-mode DIDs of the test inventory."""
+    return await make_gateway(dids=["0355550001", "0355550002", "0355550003"])
+
+
+@pytest.fixture
+async def api_gateway(make_gateway: MakeGateway) -> Gateway:
+    """A gateway for API tests: no Asterisk needed (ARI stays disconnected)."""
+    return await make_gateway(
+        connect=False, asterisk={"http_port": 1, "heartbeat": 1.0, "connect_timeout": 0.2}
+    )
+
+
+Call = Callable[..., Awaitable[CallResult]]
+
+
+@pytest.fixture
+def call(pbx: LocalPbx, test_settings: Settings) -> Call:
+    """Place one real call into the session's Asterisk: ``await call("0355550001", caller=...)``."""
+
+    async def place(did: str, **spec: Any) -> CallResult:
+        s = CallSpec(
+            did=did,
+            target_host=test_settings.asterisk.host,
+            target_port=test_settings.asterisk.sip_port,
+            **spec,
+        )
+        return await place_call(s)
+
+    return place

@@ -1,0 +1,173 @@
+"""The gateway as a process: start-up errors, SIGKILL, lost channels, Asterisk restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ivr.asterisk.pbx import LocalPbx
+from tests.conftest import AUTH, DATA, Call, MakeGateway
+
+IVR = [sys.executable, "-m", "ivr"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def run_ivr(
+    args: list[str], env: dict[str, str], timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        IVR + args,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "key"),
+    [
+        ("[api]\nprot = 8080\n", {}, "api.prot"),
+        ("", {"IVR_API_PORT": "70000"}, "api.port"),
+        ("", {"IVR_ASTERISK_HTTP_PORT": "1"}, "asterisk.http_port"),  # nothing answers there
+    ],
+)
+def test_bad_setting_stops_startup_with_one_clear_line(
+    tmp_path: Path, config: str, env: dict[str, str], key: str
+) -> None:
+    cfg = tmp_path / "ivr.toml"
+    cfg.write_text(config)
+    result = run_ivr(
+        ["--config", str(cfg), "serve"], {"IVR_STORE_PATH": str(tmp_path / "s.db"), **env}
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ivr: configuration error: " + key), lines[0]
+    assert "Traceback" not in result.stderr
+
+
+class ServeProcess:
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "IVR_CONFIG": str(DATA / "test.toml"),
+            "IVR_STORE_PATH": str(tmp_path / "ivr.sqlite3"),
+            "IVR_API_PORT": str(self.port),
+            "IVR_LOG_FORMAT": "json",
+        }
+        self.log = tmp_path / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(IVR + ["serve"], env=self.env, stdout=log, stderr=log)
+        async with aiohttp.ClientSession() as s:
+            for _ in range(100):
+                try:
+                    async with s.get(f"{self.url}/readyz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"gateway did not get ready: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def serve(pbx: LocalPbx, tmp_path: Path) -> Iterator[ServeProcess]:
+    proc = ServeProcess(tmp_path)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(headers=AUTH) as s:
+        yield s
+
+
+async def _json(resp: Any) -> Any:
+    async with resp as r:
+        assert r.status < 300, await r.text()
+        return await r.json()
+
+
+async def test_sigkill_loses_nothing_and_lost_channels_are_released(
+    serve: ServeProcess, http: aiohttp.ClientSession, call: Call
+) -> None:
+    await serve.start()
+    base = f"{serve.url}/v1/verifications"
+    a = await _json(http.post(base, json={"phone_number": "09012340001"}))
+    b = await _json(http.post(base, json={"phone_number": "09012340002"}))
+    c = await _json(http.post(base, json={"phone_number": "09012340003"}))
+    await call(a["dial_number"]["e164"], caller="09012340001")
+    # Verify B, and kill the gateway the moment B is committed: mid-prompt.
+    call_b = asyncio.create_task(call(b["dial_number"]["e164"], caller="09012340002"))
+    got = await _json(http.get(f"{base}/{b['id']}", params={"wait": "10"}))
+    assert got["status"] == "verified"
+    serve.kill()
+    killed_at = time.time()
+    await serve.start()
+    result_b = await asyncio.wait_for(call_b, 30)
+    # The channel the dead gateway left in Stasis was released by the new one on
+    # connect, long before the dialplan's 60 s guard.
+    assert result_b.answered and result_b.bye_received
+    assert result_b.bye_at is not None and result_b.bye_at - killed_at < 10
+    for v, status in ((a, "verified"), (b, "verified"), (c, "pending")):
+        now = await _json(http.get(f"{base}/{v['id']}"))
+        assert now["status"] == status
+        assert now["dial_number"] == v["dial_number"]
+    assert "orphan_channel_released" in serve.log.read_text()
+    # The pending one still verifies after the restart.
+    await call(c["dial_number"]["e164"], caller="09012340003")
+    assert (await _json(http.get(f"{base}/{c['id']}")))["status"] == "verified"
+
+
+async def test_gateway_reconnects_after_asterisk_restarts(
+    pbx: LocalPbx, make_gateway: MakeGateway, call: Call
+) -> None:
+    gw = await make_gateway(dids=["0355550001"])
+    assert (await gw.client.get("/readyz")).status == 200
+    await asyncio.to_thread(pbx.down)
+    for _ in range(50):
+        if (await gw.client.get("/readyz")).status == 503:
+            break
+        await asyncio.sleep(0.1)
+    assert (await gw.client.get("/readyz")).status == 503
+    await asyncio.to_thread(pbx.up)
+    await asyncio.wait_for(gw.parts.ari.connected.wait(), 15)
+    assert gw.parts.ari.connects >= 2
+    v = await gw.create("09012349999")
+    await call("0355550001", caller="09012349999")
+    assert (await gw.get(v["id"]))["status"] == "verified"

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "ivr.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_valid() -> None:
+    s = load_settings(environ={})
+    assert s.api.port == 8080 and s.asterisk.app == "phone-auth"
+    assert s.verification.default_ttl == 180
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    p = write(tmp_path, '[api]\nport = 9000\ntokens = ["token-from-file"]\n')
+    s = load_settings(
+        p,
+        environ={
+            "IVR_API_PORT": "9001",
+            "IVR_NUMBERS_ALLOW_060": "yes",
+            "IVR_NUMBERS_DENY_PREFIXES": "0180, 0990",
+        },
+    )
+    assert s.api.port == 9001
+    assert s.api.tokens == ("token-from-file",)
+    assert s.numbers.allow_060 is True
+    assert s.numbers.deny_prefixes == ("0180", "0990")
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "key"),
+    [
+        ("[api]\nprot = 1\n", {}, "api.prot"),
+        ("[apii]\nport = 1\n", {}, "apii"),
+        ("[api]\nport = 70000\n", {}, "api.port"),
+        ('[api]\nport = "eighty"\n', {}, "api.port"),
+        ("", {"IVR_API_PORT": "x"}, "api.port"),
+        ("", {"IVR_ASTERISK_SIP_PORT": "0"}, "asterisk.sip_port"),
+        ("", {"IVR_BOGUS": "1"}, "IVR_BOGUS"),
+        ("[verification]\ndefault_ttl = 5\n", {}, "verification.default_ttl"),
+        ('[api]\ntokens = ["short"]\n', {}, "api.tokens"),
+        ('inventory = "missing.toml"\n', {}, "inventory"),
+        ('[log]\nlevel = "loud"\n', {}, "log.level"),
+        ("not toml ===", {}, "config"),
+    ],
+)
+def test_bad_settings_name_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text), environ=env)
+    assert info.value.key == key
+    assert str(info.value).startswith(key)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="did you mean 'port'"):
+        load_settings(write(tmp_path, "[api]\nprot = 1\n"), environ={})
