@@ -74,10 +74,24 @@ class ServeProcess:
             "IVR_STORE_PATH": str(tmp_path / "ivr.sqlite3"),
             "IVR_API_PORT": str(self.port),
             "IVR_LOG_FORMAT": "json",
+            "IVR_INVENTORY": str(self._answer_only_inventory(tmp_path)),
         }
         self.log = tmp_path / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def _answer_only_inventory(tmp_path: Path) -> Path:
+        """The carrier trunk with its answer-mode DIDs only (calls here are answered)."""
+        dids = "".join(
+            f'[[trunks.dids]]\nnumber = "{n}"\nanswer_mode = "answer"\n'
+            for n in ("0355550001", "0355550002", "0355550003")
+        )
+        path = tmp_path / "trunks.toml"
+        path.write_text(
+            f'[[trunks]]\nname = "carrier"\nmatch = ["127.0.0.1"]\ntrusted = true\n{dids}'
+        )
+        return path
 
     async def start(self) -> None:
         with open(self.log, "ab") as log:
