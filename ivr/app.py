@@ -60,6 +60,7 @@ def create_app(
     app[api.POLICY] = policy
     service = VerificationService(store, pool, settings.verification, policy)
     app[api.SERVICE] = service
+    call_policy = call_policy or CallPolicy.from_settings(settings)
     controller = CallController(service, store, inventory, policy, call_policy)
     ari = AriClient(settings.asterisk, controller.on_event, controller.on_connect)
     controller.ari = ari

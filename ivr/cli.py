@@ -67,6 +67,25 @@ def cmd_trunks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ivr import prompts
+
+    settings = _settings(args)
+    directory = Path(args.dir or settings.calls.prompts_dir)
+    if args.prompts_command == "build":
+        for path in prompts.build(directory):
+            print(f"wrote {path}")
+    try:
+        loaded = prompts.load(directory)
+    except prompts.PromptError as exc:
+        raise CliError(str(exc)) from None
+    for (outcome, language), p in sorted(loaded.items()):
+        print(f"{language}  {outcome:<16} {p.seconds:5.2f} s  {p.path}")
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     from ivr.sipcall import CallSpec, place_call
 
@@ -161,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--inventory", help="inventory file (default: the settings' inventory)")
     r.set_defaults(func=cmd_trunks)
+
+    p = sub.add_parser("prompts", help="the prompt files")
+    psub = p.add_subparsers(dest="prompts_command", required=True)
+    for name, text in (
+        ("build", "synthesize them from texts.toml (espeak-ng, sox)"),
+        ("check", "check that every prompt exists and Asterisk can play it"),
+    ):
+        c = psub.add_parser(name, help=text)
+        c.add_argument("--dir", help="prompt directory (default: calls.prompts_dir)")
+        c.set_defaults(func=cmd_prompts)
 
     p = sub.add_parser("numbers", help="phone-number policy")
     nsub = p.add_subparsers(dest="numbers_command", required=True)

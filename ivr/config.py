@@ -150,6 +150,60 @@ class NumbersSettings:
                 )
 
 
+# ARI hangup reasons for an unanswered call, and the SIP final response Asterisk 22 sends
+# for each (LAB-NOTES; every response also carries "Reason: Q.850;cause=N").
+RELEASE_CAUSES: dict[str, int] = {
+    "busy": 486,
+    "normal": 603,
+    "rejected": 403,
+    "no_answer": 480,
+    "normal_unspecified": 480,
+    "congestion": 503,
+    "timeout": 408,
+    "codec_mismatch": 488,
+    "failure": 500,
+    "interworking": 500,
+    "unallocated": 404,
+    "number_incomplete": 484,
+}
+CALL_OUTCOMES = ("verified", "withheld", "not_eligible", "no_pending", "rejected_source", "failed")
+
+
+@dataclass(frozen=True)
+class CallsSettings:
+    """What the caller hears and how the call ends (see docs/operations.md)."""
+
+    language: str = "ja"  # ja | en; a DID in the inventory may set its own
+    prompts_dir: str = str(REPO_ROOT / "prompts")  # <lang>/<outcome>.wav, 8 kHz mono
+    # The same files as Asterisk sees them; empty: the local chroot's copy.
+    asterisk_prompts_dir: str = ""
+    release_cause: str = "busy"  # for unanswered calls (early_media, reject)
+    cause_verified: str = ""  # per-outcome overrides; empty: release_cause
+    cause_withheld: str = ""
+    cause_not_eligible: str = ""
+    cause_no_pending: str = ""
+    cause_rejected_source: str = ""
+    cause_failed: str = ""
+    prompt_timeout: float = 30.0
+
+    def validate(self) -> None:
+        if self.language not in ("ja", "en"):
+            raise ConfigError("calls.language", f"must be ja or en, got {self.language!r}")
+        for name in ("release_cause", *(f"cause_{o}" for o in CALL_OUTCOMES)):
+            value = getattr(self, name)
+            if (value or name == "release_cause") and value not in RELEASE_CAUSES:
+                raise ConfigError(
+                    f"calls.{name}",
+                    f"unknown cause {value!r}; one of {', '.join(RELEASE_CAUSES)}",
+                )
+        if self.prompt_timeout <= 0:
+            raise ConfigError("calls.prompt_timeout", "must be positive")
+
+    def cause(self, outcome: str) -> str:
+        value: str = getattr(self, f"cause_{outcome}", "") or self.release_cause
+        return value
+
+
 @dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
@@ -172,6 +226,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     numbers: NumbersSettings = field(default_factory=NumbersSettings)
+    calls: CallsSettings = field(default_factory=CallsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     inventory: str = str(DEFAULT_INVENTORY)
 
@@ -318,6 +373,7 @@ def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
 __all__ = [
     "ApiSettings",
     "AsteriskSettings",
+    "CallsSettings",
     "ConfigError",
     "LogSettings",
     "NumbersSettings",

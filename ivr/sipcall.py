@@ -58,7 +58,7 @@ class CallSpec:
     pai: str | None = None  # P-Asserted-Identity URI, e.g. "tel:+81312345678"
     privacy: str | None = None  # Privacy header, e.g. "id"
     rpid: str | None = None  # whole Remote-Party-ID header value
-    anonymous: bool = False  # From: "Anonymous" <sip:anonymous@anonymous.invalid>
+    anonymous: bool = False  # From: "<display or Anonymous>" <sip:anonymous@anonymous.invalid>
     source_ip: str = "127.0.0.1"
     target_host: str = "127.0.0.1"
     target_port: int = 15060
@@ -140,7 +140,8 @@ def _free_udp_port(host: str) -> int:
 
 def scenario_xml(spec: CallSpec, rtp_host: str, rtp_port: int) -> str:
     if spec.anonymous:
-        from_header = '"Anonymous" <sip:anonymous@anonymous.invalid>'
+        display = spec.display if spec.display is not None else "Anonymous"
+        from_header = f'"{display}" <sip:anonymous@anonymous.invalid>'
         user = "anonymous"
     else:
         name = f'"{spec.display}" ' if spec.display is not None else ""

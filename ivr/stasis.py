@@ -13,11 +13,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from ivr import numbers
+from ivr import numbers, prompts
 from ivr.asterisk.ari import AriClient, AriError
+from ivr.asterisk.pbx import local_sounds_dir
 from ivr.calls import Outcome, precheck, read_identity
+from ivr.config import CallsSettings, ConfigError, Settings
 from ivr.log import get_logger
 from ivr.store import CallRecord, Store
 from ivr.trunks import Inventory
@@ -25,30 +28,32 @@ from ivr.verification.service import VerificationService
 
 log = get_logger("ivr.stasis")
 
-# Built-in Asterisk sounds, used until the project's own prompts are configured.
-DEFAULT_PROMPTS: Mapping[str, str] = {
-    Outcome.VERIFIED: "sound:auth-thankyou",
-    Outcome.WITHHELD: "sound:privacy-unident",
-    Outcome.NOT_ELIGIBLE: "sound:ss-noservice",
-    Outcome.NO_PENDING: "sound:auth-incorrect",
-    Outcome.REJECTED_SOURCE: "sound:ss-noservice",
-    Outcome.FAILED: "sound:sorry-youre-having-problems",
-}
-
 
 @dataclass(frozen=True)
 class CallPolicy:
-    """How calls are released: the prompt per outcome and the cause for unanswered calls."""
+    """How calls end: the prompt per outcome and language, the cause for unanswered calls."""
 
-    prompts: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PROMPTS))
-    # ARI hangup reasons (busy -> 486, normal -> 603, ...; see docs/operations.md).
-    release_causes: Mapping[str, str] = field(default_factory=dict)
-    default_cause: str = "busy"
-    prompt_timeout: float = 30.0
-    language: str = "ja"
+    media: Mapping[tuple[str, str], str]  # (outcome, language) -> ARI media URI
+    durations: Mapping[tuple[str, str], float]
+    calls: CallsSettings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallPolicy:
+        """Check every prompt file now (``play`` would only fail at the call)."""
+        calls = settings.calls
+        try:
+            loaded = prompts.load(Path(calls.prompts_dir))
+        except prompts.PromptError as exc:
+            raise ConfigError("calls.prompts_dir", str(exc)) from None
+        base = calls.asterisk_prompts_dir or local_sounds_dir(settings.pbx.instance)
+        media = {key: f"sound:{base}/{p.language}/{p.outcome}" for key, p in loaded.items()}
+        return cls(media, {k: p.seconds for k, p in loaded.items()}, calls)
+
+    def prompt(self, outcome: str, language: str) -> str:
+        return self.media[(outcome, language)]
 
     def cause(self, outcome: str) -> str:
-        return self.release_causes.get(outcome, self.default_cause)
+        return self.calls.cause(outcome)
 
 
 @dataclass
@@ -75,13 +80,13 @@ class CallController:
         store: Store,
         inventory: Inventory,
         policy: numbers.NumberPolicy,
-        call_policy: CallPolicy | None = None,
+        call_policy: CallPolicy,
     ) -> None:
         self.service = service
         self.store = store
         self.inventory = inventory
         self.number_policy = policy
-        self.call_policy = call_policy or CallPolicy()
+        self.call_policy = call_policy
         self.ari: AriClient | None = None
         self._calls: dict[str, _Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -157,11 +162,14 @@ class CallController:
         started_at = _event_time(event)
         structlog_ctx = {"channel_id": call.channel_id, "did": did, "trunk": trunk_name}
         mode = "reject"
+        language = self.call_policy.calls.language
         outcome: str = Outcome.FAILED
         try:
             trunk = self.inventory.trunk(trunk_name)
             entry = self._dids.get(did)
-            mode = entry[1].answer_mode if entry else "reject"
+            if entry is not None:
+                mode = entry[1].answer_mode
+                language = entry[1].language or language
             caller = channel.get("caller") or {}
             identity = read_identity(
                 str(caller.get("number") or ""),
@@ -205,7 +213,7 @@ class CallController:
             log.exception("call_failed", **structlog_ctx)
             outcome = Outcome.FAILED
         try:
-            await self._release(call, outcome, mode)
+            await self._release(call, outcome, mode, language)
         except Exception:
             log.exception("call_release_failed", **structlog_ctx)
         finally:
@@ -213,7 +221,7 @@ class CallController:
             with contextlib.suppress(Exception):
                 await self.store.finish_call(call.channel_id, time.time())
 
-    async def _release(self, call: _Call, outcome: str, mode: str) -> None:
+    async def _release(self, call: _Call, outcome: str, mode: str, language: str) -> None:
         """Tell the caller, then end the call, the way the DID's answer mode says."""
         ari = self.ari
         assert ari is not None
@@ -226,24 +234,24 @@ class CallController:
                 await ari.answer(call.channel_id)
             else:  # early_media: 183 with the prompt, never a 200 OK
                 await ari.progress(call.channel_id)
-            await self._play(call, self.call_policy.prompts.get(outcome, DEFAULT_PROMPTS[outcome]))
+            await self._play(call, self.call_policy.prompt(outcome, language), language)
             await ari.hangup(call.channel_id, "normal" if mode == "answer" else cause)
         except AriError as exc:
             if exc.status != 404:  # 404: the caller already hung up
                 raise
 
-    async def _play(self, call: _Call, media: str) -> None:
+    async def _play(self, call: _Call, media: str, language: str) -> None:
         assert self.ari is not None
         playback_id = f"pb-{call.channel_id}"
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         call.playbacks[playback_id] = fut
-        await self.ari.play(call.channel_id, media, playback_id, self.call_policy.language)
+        await self.ari.play(call.channel_id, media, playback_id, language)
         gone: asyncio.Future[Any] = asyncio.ensure_future(call.gone.wait())
         try:
             waiting: set[asyncio.Future[Any]] = {fut, gone}
             done, _ = await asyncio.wait(
                 waiting,
-                timeout=self.call_policy.prompt_timeout,
+                timeout=self.call_policy.calls.prompt_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if fut in done and fut.result() == "failed":

@@ -29,7 +29,9 @@ class InventoryError(ValueError):
 @dataclass(frozen=True)
 class Did:
     number: str  # E.164
-    answer_mode: str = "answer"
+    # early_media by default: the caller hears the result and, never answered, pays nothing.
+    answer_mode: str = "early_media"
+    language: str | None = None  # prompts; None: the settings' calls.language
 
     @property
     def national(self) -> str:
@@ -106,18 +108,24 @@ def parse_inventory(data: dict[str, Any]) -> Inventory:
             verdict = numbers.check(rd["number"])
             if verdict.e164 is None or not verdict.e164.startswith("+81"):
                 raise InventoryError(f"{dkey}.number", f"{rd['number']!r} is not a Japanese number")
-            mode = rd.get("answer_mode", "answer")
+            mode = rd.get("answer_mode", "early_media")
             if mode not in ANSWER_MODES:
                 raise InventoryError(
                     f"{dkey}.answer_mode", f"must be one of {', '.join(ANSWER_MODES)}"
                 )
+            language = rd.get("language")
+            if language is not None and language not in ("ja", "en"):
+                raise InventoryError(f"{dkey}.language", "must be ja or en")
+            extra_keys = set(rd) - {"number", "answer_mode", "language"}
+            if extra_keys:
+                raise InventoryError(f"{dkey}.{sorted(extra_keys)[0]}", "unknown key")
             if verdict.e164 in seen_dids:
                 raise InventoryError(
                     f"{dkey}.number",
                     f"{rd['number']} is already on trunk {seen_dids[verdict.e164]}",
                 )
             seen_dids[verdict.e164] = name
-            dids.append(Did(verdict.e164, mode))
+            dids.append(Did(verdict.e164, mode, language))
         trunks.append(Trunk(name, match, trusted, codecs, tuple(dids)))
     names = [t.name for t in trunks]
     for n in names:

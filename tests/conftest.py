@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import struct
+import wave
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from ivr.app import Components, components, create_app
 from ivr.asterisk.pbx import LocalPbx
 from ivr.config import Settings, load_settings, replace
+from ivr.prompts import LANGUAGES, OUTCOMES
 from ivr.sipcall import CallResult, CallSpec, place_call
 from ivr.trunks import Inventory, load_inventory
 
@@ -40,6 +44,27 @@ def pbx(test_settings: Settings, test_inventory: Inventory) -> Iterator[LocalPbx
     local.up()
     yield local
     local.down()
+
+
+@pytest.fixture(scope="session")
+def short_prompts(pbx: LocalPbx, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Half-second tones for every outcome, so tests about verifying do not sit through
+    the real prompts. Returns the ``calls`` settings that select them."""
+    local = tmp_path_factory.mktemp("short-prompts")
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(4000)
+    )
+    for language in LANGUAGES:
+        for outcome in OUTCOMES:
+            path = local / language / f"{outcome}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with wave.open(str(path), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(8000)
+                w.writeframes(frames)
+    inside = pbx.install_prompts(local, "sounds-short")
+    return {"prompts_dir": str(local), "asterisk_prompts_dir": inside}
 
 
 @pytest.fixture(autouse=True)
@@ -96,14 +121,25 @@ MakeGateway = Callable[..., Awaitable[Gateway]]
 
 @pytest.fixture
 async def make_gateway(
-    aiohttp_client: Any, tmp_path: Path, test_settings: Settings, test_inventory: Inventory
+    aiohttp_client: Any,
+    tmp_path: Path,
+    test_settings: Settings,
+    test_inventory: Inventory,
+    request: pytest.FixtureRequest,
 ) -> MakeGateway:
     """Build a gateway on a fresh SQLite store; connected to the session's Asterisk
-    when the test also asks for ``pbx``."""
+    when the test also asks for ``pbx``. ``short=True`` plays half-second tones instead
+    of the real prompts."""
 
     async def make(
-        dids: list[str] | None = None, connect: bool = True, **sections: dict[str, Any]
+        dids: list[str] | None = None,
+        connect: bool = True,
+        short: bool = False,
+        **sections: dict[str, Any],
     ) -> Gateway:
+        if short:
+            tones = request.getfixturevalue("short_prompts")
+            sections["calls"] = {**tones, **sections.get("calls", {})}
         settings = replace(test_settings, store={"path": str(tmp_path / "ivr.sqlite3")}, **sections)
         inventory = restrict(test_inventory, dids)
         app = create_app(settings, inventory)
@@ -119,7 +155,7 @@ async def make_gateway(
 @pytest.fixture
 async def gateway(pbx: LocalPbx, make_gateway: MakeGateway) -> Gateway:
     """A gateway whose pool is the three answer-mode DIDs of the test inventory."""
-    return await make_gateway(dids=["0355550001", "0355550002", "0355550003"])
+    return await make_gateway(dids=["0355550001", "0355550002", "0355550003"], short=True)
 
 
 @pytest.fixture

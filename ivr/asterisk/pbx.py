@@ -59,6 +59,11 @@ class PbxStatus:
         }
 
 
+def local_sounds_dir(instance: str) -> str:
+    """Where the local chroot's Asterisk finds the prompts (see ``install_config``)."""
+    return f"/ivr/{instance}/sounds"
+
+
 def _version(info: dict[str, Any]) -> str:
     system = info.get("system")
     return str(system.get("version")) if isinstance(system, dict) else "unknown"
@@ -171,6 +176,19 @@ class LocalPbx:
         render.write(files, self.base / "etc")
         for sub in ("run", "log", "db", "spool"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
+        self.install_prompts(Path(self.settings.calls.prompts_dir), "sounds")
+
+    def install_prompts(self, source: Path, name: str) -> str:
+        """Copy ``<lang>/<outcome>.wav`` files into the rootfs; returns the directory as
+        Asterisk sees it (for ``calls.asterisk_prompts_dir``)."""
+        target = self.base / name
+        if target.exists():
+            shutil.rmtree(target)
+        for wav in sorted(source.glob("*/*.wav")):
+            dest = target / wav.parent.name / wav.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(wav, dest)
+        return f"{self.inside}/{name}"
 
     # -- the process ------------------------------------------------------------------
 

@@ -171,7 +171,7 @@ async def test_sigkill_loses_nothing_and_lost_channels_are_released(
 async def test_gateway_reconnects_after_asterisk_restarts(
     pbx: LocalPbx, make_gateway: MakeGateway, call: Call
 ) -> None:
-    gw = await make_gateway(dids=["0355550001"])
+    gw = await make_gateway(dids=["0355550001"], short=True)
     assert (await gw.client.get("/readyz")).status == 200
     await asyncio.to_thread(pbx.down)
     for _ in range(50):

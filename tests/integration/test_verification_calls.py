@@ -119,7 +119,7 @@ async def test_call_before_any_verification(gateway: Gateway, call: Call) -> Non
 async def test_second_verification_supersedes_on_one_did(
     pbx: object, make_gateway: MakeGateway, call: Call
 ) -> None:
-    gw = await make_gateway(dids=["0355550001"])
+    gw = await make_gateway(dids=["0355550001"], short=True)
     first = await gw.create(CALLER)
     second = await gw.create("+81 90 1234 5678")
     assert first["dial_number"] == second["dial_number"]
