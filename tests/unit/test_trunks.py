@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ivr.trunks import InventoryError, parse_inventory
+
+
+def trunk(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "carrier",
+        "match": ["192.0.2.1"],
+        "trusted": True,
+        "dids": [{"number": "03-5555-0101"}],
+    }
+    base.update(kw)
+    return base
+
+
+def test_defaults() -> None:
+    inv = parse_inventory({"trunks": [trunk()]})
+    [t] = inv.trunks
+    assert t.dids[0].number == "+81355550101"
+    assert t.dids[0].answer_mode == "early_media"
+    assert t.codecs == ("ulaw", "alaw")
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        (
+            {"trunks": [trunk(), trunk(name="other", match=["192.0.2.2"])]},
+            "trunks[other].dids[0].number",
+        ),
+        (
+            {"trunks": [trunk(dids=[{"number": "+1 212 555 0123"}])]},
+            "trunks[carrier].dids[0].number",
+        ),
+        ({"trunks": [trunk(codecs=["ulaw", "speex99"])]}, "trunks[carrier].codecs"),
+        ({"trunks": [trunk(match=[])]}, "trunks[carrier].match"),
+        ({"trunks": [trunk(match=["not-an-ip"])]}, "trunks[carrier].match"),
+        (
+            {"trunks": [trunk(dids=[{"number": "0312345678", "answer_mode": "ring"}])]},
+            "trunks[carrier].dids[0].answer_mode",
+        ),
+        ({"trunks": [trunk(colour="red")]}, "trunks[carrier].colour"),
+        ({"trunks": [trunk(name="bad name")]}, "trunks[0].name"),
+        ({"trunks": [trunk(), trunk(dids=[])]}, "trunks[carrier].name"),
+    ],
+)
+def test_errors_name_trunk_and_key(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(data)
+    assert info.value.key == key
