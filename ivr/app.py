@@ -15,7 +15,8 @@ from ivr import api, numbers
 from ivr.api.errors import error_middleware
 from ivr.api.portal import bearer_auth
 from ivr.asterisk.ari import AriClient
-from ivr.config import ConfigError, Settings
+from ivr.callbacks import CallbackSender
+from ivr.config import ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
 from ivr.stasis import CallController, CallPolicy
 from ivr.store import Store
@@ -37,6 +38,7 @@ class Components:
     service: VerificationService
     controller: CallController
     ari: AriClient
+    sender: CallbackSender
 
 
 def create_app(
@@ -58,7 +60,9 @@ def create_app(
     app[api.SETTINGS] = settings
     app[api.STORE] = store
     app[api.POLICY] = policy
-    service = VerificationService(store, pool, settings.verification, policy)
+    sender = CallbackSender(store, settings.callbacks, settings.portals)
+    app[api.SENDER] = sender
+    service = VerificationService(store, pool, settings.verification, policy, on_outbox=sender.kick)
     app[api.SERVICE] = service
     call_policy = call_policy or CallPolicy.from_settings(settings)
     controller = CallController(service, store, inventory, policy, call_policy)
@@ -92,12 +96,19 @@ def create_app(
         await controller.close()
         await ari.close()
 
-    app.cleanup_ctx.extend([store_ctx, expiry_ctx, ari_ctx])
+    async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(sender.run(), name="callbacks")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.extend([store_ctx, expiry_ctx, sender_ctx, ari_ctx])
     return app
 
 
 def components(app: web.Application) -> Components:
-    return Components(app[api.STORE], app[api.SERVICE], app[CONTROLLER], app[ARI])
+    return Components(app[api.STORE], app[api.SERVICE], app[CONTROLLER], app[ARI], app[api.SENDER])
 
 
 async def check_asterisk(settings: Settings) -> str:
@@ -142,6 +153,16 @@ async def serve(settings: Settings) -> int:
         raise ConfigError(
             "api.port", f"cannot listen on {settings.api.host}:{settings.api.port} ({exc.strerror})"
         ) from None
+    dev = PortalSettings()
+    for portal in settings.portals:
+        if set(portal.tokens) & set(dev.tokens) or set(portal.callback_secrets) & set(
+            dev.callback_secrets
+        ):
+            log.warning(
+                "development_credentials",
+                portal=portal.name,
+                hint="set your own [[portals]] tokens and callback_secrets",
+            )
     log.info(
         "gateway_started",
         api=f"http://{settings.api.host}:{settings.api.port}",

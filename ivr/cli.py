@@ -67,6 +67,45 @@ def cmd_trunks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_callbacks(args: argparse.Namespace) -> int:
+    """Work on the outbox in the store directly: works whether the gateway runs or not
+    (a running gateway picks requeued events up within a second)."""
+    import time
+
+    from ivr.store.sqlite import SqliteStore
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = SqliteStore(settings.store.path)
+        await store.open()
+        try:
+            if args.callbacks_command == "list":
+                events = await store.list_outbox("failed" if args.failed else args.status)
+                if args.json:
+                    print(json.dumps([e.as_dict() for e in events]))
+                    return 0
+                print(f"{'id':<30} {'type':<24} {'portal':<12} {'status':<10} tries  last")
+                for e in events:
+                    last = e.last_error or (str(e.last_status) if e.last_status else "-")
+                    print(
+                        f"{e.id:<30} {e.type:<24} {e.portal or '-':<12} {e.status:<10} "
+                        f"{e.attempts:>5}  {last}"
+                    )
+                return 0
+            if args.all_failed == (args.id is not None):
+                raise CliError("give one callback id, or --all-failed")
+            count = await store.retry_events(args.id, time.time())
+            if args.id is not None and count == 0:
+                raise CliError(f"no failed or pending callback {args.id}")
+            print(f"requeued {count} callback(s)")
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -180,6 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--inventory", help="inventory file (default: the settings' inventory)")
     r.set_defaults(func=cmd_trunks)
+
+    p = sub.add_parser("callbacks", help="the callback outbox")
+    csub = p.add_subparsers(dest="callbacks_command", required=True)
+    c = csub.add_parser("list", help="callback events (all, or by status)")
+    c.add_argument("--failed", action="store_true", help="only failed ones")
+    c.add_argument("--status", choices=["pending", "delivered", "failed", "no_url"])
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_callbacks)
+    c = csub.add_parser("retry", help="deliver failed callbacks again")
+    c.add_argument("id", nargs="?", help="the callback (webhook-id) to retry")
+    c.add_argument("--all-failed", action="store_true")
+    c.set_defaults(func=cmd_callbacks)
 
     p = sub.add_parser("prompts", help="the prompt files")
     psub = p.add_subparsers(dest="prompts_command", required=True)

@@ -10,6 +10,7 @@ Environment variables are ``IVR_<SECTION>_<KEY>``: ``IVR_API_PORT=8081``,
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import difflib
 import os
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO_ROOT / "sip_config" / "trunks.local.toml"
@@ -99,14 +101,14 @@ class PbxSettings:
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    tokens: tuple[str, ...] = ("dev-token",)
+    ops_tokens: tuple[str, ...] = ("dev-ops-token",)  # for /admin; portal tokens cannot
     max_wait: int = 60
     max_body_bytes: int = 16384
 
     def validate(self) -> None:
         _port("api.port", self.port)
-        if not self.tokens or any(len(t) < 8 for t in self.tokens):
-            raise ConfigError("api.tokens", "needs at least one token of 8 or more characters")
+        if any(len(t) < 8 for t in self.ops_tokens):
+            raise ConfigError("api.ops_tokens", "tokens need 8 or more characters")
         if not 1 <= self.max_wait <= 600:
             raise ConfigError("api.max_wait", "must be between 1 and 600 seconds")
         if self.max_body_bytes < 1024:
@@ -148,6 +150,65 @@ class NumbersSettings:
                 raise ConfigError(
                     "numbers.deny_prefixes", f"{prefix!r} is not a national prefix like '0180'"
                 )
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    """One portal (a client of the API): its tokens and where its callbacks go.
+
+    ``tokens`` and ``callback_secrets`` entries may be ``env:NAME`` to read the value
+    from the environment instead of the file.
+    """
+
+    name: str = "dev"
+    tokens: tuple[str, ...] = ("dev-token",)
+    callback_url: str = ""  # default for verifications created without one
+    # Standard Webhooks secrets ("whsec_" + base64). Several at once during a rotation:
+    # every callback then carries one signature per secret.
+    callback_secrets: tuple[str, ...] = ("whsec_ZGV2LW9ubHktc2VjcmV0LWRvLW5vdC11c2U=",)
+    callback_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # allowed callback hosts
+
+    def validate(self, key: str) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{key}.name", f"must be letters, digits, - or _, got {self.name!r}")
+        if not self.tokens or any(len(t) < 8 for t in self.tokens):
+            raise ConfigError(f"{key}.tokens", "needs at least one token of 8 or more characters")
+        for secret in self.callback_secrets:
+            if not secret.startswith("whsec_"):
+                raise ConfigError(f"{key}.callback_secrets", "each secret starts with whsec_")
+            try:
+                raw = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            except ValueError:
+                raise ConfigError(
+                    f"{key}.callback_secrets", "whsec_ must be followed by base64"
+                ) from None
+            if len(raw) < 16:
+                raise ConfigError(f"{key}.callback_secrets", "a secret needs at least 16 bytes")
+        if self.callback_url:
+            parts = urlsplit(self.callback_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"{key}.callback_url", "must be an http or https URL")
+            if parts.hostname not in self.callback_hosts:
+                raise ConfigError(f"{key}.callback_url", "its host is not in callback_hosts")
+
+
+@dataclass(frozen=True)
+class CallbacksSettings:
+    """Delivery of signed callbacks from the outbox."""
+
+    timeout: float = 5.0  # one attempt
+    max_age: float = 86400.0  # retry until an event is this old, then mark it failed
+    concurrency: int = 32  # deliveries in flight in all
+    per_portal: int = 4  # in flight to one portal: a dead portal cannot hold every slot
+    backoff_base: float = 1.0
+    backoff_max: float = 600.0
+
+    def validate(self) -> None:
+        for name in ("timeout", "max_age", "backoff_base", "backoff_max"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"callbacks.{name}", "must be positive")
+        if not 1 <= self.per_portal <= self.concurrency:
+            raise ConfigError("callbacks.per_portal", "must be between 1 and concurrency")
 
 
 # ARI hangup reasons for an unanswered call, and the SIP final response Asterisk 22 sends
@@ -227,7 +288,9 @@ class Settings:
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     numbers: NumbersSettings = field(default_factory=NumbersSettings)
     calls: CallsSettings = field(default_factory=CallsSettings)
+    callbacks: CallbacksSettings = field(default_factory=CallbacksSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    portals: tuple[PortalSettings, ...] = (PortalSettings(),)
     inventory: str = str(DEFAULT_INVENTORY)
 
     def validate(self) -> None:
@@ -235,6 +298,20 @@ class Settings:
             value = getattr(self, f.name)
             if dataclasses.is_dataclass(value):
                 value.validate()  # type: ignore[union-attr]
+        if not self.portals:
+            raise ConfigError("portals", "at least one portal is needed")
+        seen_names: set[str] = set()
+        seen_tokens: set[str] = set()
+        for i, portal in enumerate(self.portals):
+            portal.validate(f"portals[{i}]")
+            if portal.name in seen_names:
+                raise ConfigError(f"portals[{i}].name", f"{portal.name!r} is used twice")
+            seen_names.add(portal.name)
+            if seen_tokens & set(portal.tokens):
+                raise ConfigError(f"portals[{i}].tokens", "a token belongs to one portal only")
+            seen_tokens |= set(portal.tokens)
+        if seen_tokens & set(self.api.ops_tokens):
+            raise ConfigError("api.ops_tokens", "must differ from every portal token")
         if not Path(self.inventory).is_file():
             raise ConfigError("inventory", f"trunk inventory {self.inventory} does not exist")
 
@@ -300,7 +377,9 @@ def _section(cls: type[Any], name: str, data: Mapping[str, Any], from_env: bool)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str] | str]:
-    sections = {f.name for f in dataclasses.fields(Settings) if f.name != "inventory"}
+    sections = {
+        f.name for f in dataclasses.fields(Settings) if f.name not in ("inventory", "portals")
+    }
     out: dict[str, Any] = {}
     for var, value in environ.items():
         if not var.startswith("IVR_"):
@@ -315,6 +394,24 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str] | str
         if section not in sections or not key:
             raise ConfigError(var, "unknown setting in the environment")
         out.setdefault(section, {})[key] = value
+    return out
+
+
+def _resolve_env(values: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``env:NAME`` entries in tokens and secrets read the value from the environment."""
+    out = dict(values)
+    for key in ("tokens", "callback_secrets"):
+        resolved = []
+        for item in out.get(key, ()):
+            if item.startswith("env:"):
+                name = item[4:]
+                if name not in environ:
+                    raise ConfigError(f"portals.{key}", f"environment variable {name} is not set")
+                resolved.append(environ[name])
+            else:
+                resolved.append(item)
+        if key in out:
+            out[key] = tuple(resolved)
     return out
 
 
@@ -343,6 +440,18 @@ def load_settings(
             if name not in sections:
                 raise ConfigError(name, "unknown section")
             tp = hints[name]
+            if name == "portals":
+                if from_env or not isinstance(value, list):
+                    raise ConfigError(name, "must be an array of tables ([[portals]])")
+                kwargs[name] = tuple(
+                    PortalSettings(
+                        **_resolve_env(
+                            _section(PortalSettings, f"portals[{i}]", item, False), environ
+                        )
+                    )
+                    for i, item in enumerate(value)
+                )
+                continue
             if tp is str:
                 kwargs[name] = _coerce(name, str, value, from_env)
                 if not from_env:
@@ -373,11 +482,13 @@ def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
 __all__ = [
     "ApiSettings",
     "AsteriskSettings",
+    "CallbacksSettings",
     "CallsSettings",
     "ConfigError",
     "LogSettings",
     "NumbersSettings",
     "PbxSettings",
+    "PortalSettings",
     "Settings",
     "StoreSettings",
     "VerificationSettings",

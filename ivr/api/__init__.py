@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ivr import numbers
+from ivr.callbacks import CallbackSender
 from ivr.config import Settings
 from ivr.store import Store
 from ivr.verification.service import VerificationService
@@ -15,17 +16,21 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", VerificationService)
 STORE = web.AppKey[Store]("store")
 POLICY = web.AppKey("policy", numbers.NumberPolicy)
+SENDER = web.AppKey("sender", CallbackSender)
 ReadyCheck = Callable[[], Awaitable[bool]]
 READY_CHECKS = web.AppKey[dict[str, ReadyCheck]]("ready_checks")
 
 
 def add_routes(app: web.Application) -> None:
-    from ivr.api import ops, portal
+    from ivr.api import admin, ops, portal
 
     app.router.add_post("/v1/verifications", portal.create_verification)
     app.router.add_get("/v1/verifications/{id}", portal.get_verification)
     app.router.add_post("/v1/verifications/{id}/cancel", portal.cancel_verification)
     app.router.add_post("/v1/phone-numbers/check", portal.check_number)
+    app.router.add_get("/admin/callbacks", admin.list_callbacks)
+    app.router.add_post("/admin/callbacks/retry-failed", admin.retry_failed)
+    app.router.add_post("/admin/callbacks/{id}/retry", admin.retry_callback)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/openapi.json", ops.openapi)

@@ -88,7 +88,12 @@ def spec() -> dict[str, Any]:
             "description": (
                 "Create a verification, show the holder `dial_number`, and learn the "
                 "result by long poll (`?wait=N`) or signed callback. Errors are "
-                '`{"error": {"code", "message"}}`.'
+                '`{"error": {"code", "message"}}`. Callbacks: on every terminal '
+                "transition, POST `callback_url` (or the portal's default) with "
+                '`{"type": "verification.verified"|"verification.expired"|'
+                '"verification.cancelled", "timestamp", "data": <Verification>}`, signed '
+                "the Standard Webhooks way (webhook-id, webhook-timestamp, "
+                "webhook-signature), at least once."
             ),
         },
         "security": [{"bearer": []}],
@@ -123,7 +128,8 @@ def spec() -> dict[str, Any]:
                         "415": _err("unsupported_media_type"),
                         "422": _err(
                             "invalid_request, number_not_eligible (with reason), "
-                            "idempotency_key_reused"
+                            "idempotency_key_reused, callback_url_not_allowed (host not on "
+                            "the portal's allow-list)"
                         ),
                         "503": _err("no_dial_numbers"),
                     },
@@ -196,6 +202,30 @@ def spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/admin/callbacks": {
+                "get": {
+                    "summary": "Callback events (ops token); ?status=pending|delivered|failed",
+                    "security": [{"ops": []}],
+                    "responses": {"200": {"description": '{"callbacks": [...]}'}},
+                }
+            },
+            "/admin/callbacks/{id}/retry": {
+                "post": {
+                    "summary": "Deliver one callback again (ops token)",
+                    "security": [{"ops": []}],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {"200": {"description": "requeued"}, "404": _err("not_found")},
+                }
+            },
+            "/admin/callbacks/retry-failed": {
+                "post": {
+                    "summary": "Deliver every failed callback again (ops token)",
+                    "security": [{"ops": []}],
+                    "responses": {"200": {"description": '{"requeued": N}'}},
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Alive",
@@ -222,7 +252,10 @@ def spec() -> dict[str, Any]:
             },
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a portal token"},
+                "ops": {"type": "http", "scheme": "bearer", "description": "an ops token"},
+            },
             "schemas": {
                 "Error": _ERROR,
                 "Verification": _VERIFICATION,

@@ -7,24 +7,30 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from ivr import numbers
 from ivr.api import POLICY, SERVICE, SETTINGS
 from ivr.api.schemas import CheckNumber, CreateVerification, json_object
-from ivr.store.sqlite import scope_of
+from ivr.config import PortalSettings
 from ivr.verification.errors import DomainError, InvalidRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-TOKEN_SCOPE = web.RequestKey("token_scope", str)
+PORTAL = web.RequestKey("portal", PortalSettings)
 
 
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
+
+
+class CallbackNotAllowed(DomainError):
+    status = 422
+    code = "callback_url_not_allowed"
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -36,25 +42,41 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     )
 
 
+def _bearer(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise web.HTTPUnauthorized(
+            text="missing bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return token
+
+
+def _invalid_token() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text="invalid bearer token",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every ``/v1`` route needs one of the configured bearer tokens."""
+    """``/v1`` routes need a portal's token; ``/admin`` routes an ops token."""
+    settings = request.app[SETTINGS]
     if request.path.startswith("/v1/"):
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise web.HTTPUnauthorized(
-                text="missing bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        tokens = request.app[SETTINGS].api.tokens
+        token = _bearer(request).encode()
+        portal = None
         # Compare against every token, so timing does not tell which one nearly matched.
-        matched = [hmac.compare_digest(token.encode(), t.encode()) for t in tokens]
-        if not any(matched):
-            raise web.HTTPUnauthorized(
-                text="invalid bearer token",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        request[TOKEN_SCOPE] = scope_of(token)
+        for candidate in settings.portals:
+            for t in candidate.tokens:
+                if hmac.compare_digest(token, t.encode()):
+                    portal = candidate
+        if portal is None:
+            raise _invalid_token()
+        request[PORTAL] = portal
+    elif request.path.startswith("/admin/"):
+        token = _bearer(request).encode()
+        if not any([hmac.compare_digest(token, t.encode()) for t in settings.api.ops_tokens]):
+            raise _invalid_token()
     return await handler(request)
 
 
@@ -69,13 +91,21 @@ async def create_verification(request: web.Request) -> web.Response:
     fingerprint = hashlib.sha256(
         json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
+    portal = request[PORTAL]
+    if body.callback_url is not None:
+        host = urlsplit(body.callback_url).hostname
+        if host not in portal.callback_hosts:
+            raise CallbackNotAllowed(
+                f"callback_url host {host!r} is not on this portal's allow-list",
+                field="callback_url",
+            )
     created = await request.app[SERVICE].create(
         body.phone_number,
         body.reference,
         body.callback_url,
         body.ttl_seconds,
         idempotency_key=key,
-        scope=request.get(TOKEN_SCOPE, ""),
+        portal=portal.name,
         fingerprint=fingerprint,
     )
     headers = {"Location": f"/v1/verifications/{created.verification.id}"}

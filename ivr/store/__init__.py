@@ -43,6 +43,7 @@ class NewVerification:
     idempotency_key: str | None = None
     idempotency_scope: str = ""  # which client: a hash of its token
     fingerprint: str = ""  # the request body, to refuse a reused key with another body
+    portal: str | None = None  # whose callbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +55,38 @@ class Created:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
-    id: str  # the webhook-id
+    """A callback to deliver. ``status``: pending, delivered, failed (retries exhausted or
+    refused by the portal; replayable), or no_url (nowhere to send it)."""
+
+    id: str  # the webhook-id, the same on every attempt
     verification_id: str
     type: str
     payload: str
+    callback_url: str | None
+    portal: str | None
     created_at: float
     status: str
     attempts: int
     next_attempt_at: float
     last_error: str | None
+    last_status: int | None
+    delivered_at: float | None
+    retry_since: float  # the retry window starts here (creation, or a manual retry)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "verification_id": self.verification_id,
+            "type": self.type,
+            "portal": self.portal,
+            "status": self.status,
+            "attempts": self.attempts,
+            "created_at": self.created_at,
+            "next_attempt_at": self.next_attempt_at,
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+            "delivered_at": self.delivered_at,
+        }
 
 
 class Store(Protocol):
@@ -96,4 +120,25 @@ class Store(Protocol):
 
     async def next_expiry(self) -> float | None: ...
 
-    async def list_outbox(self, status: str | None = None) -> list[OutboxEvent]: ...
+    async def list_outbox(
+        self, status: str | None = None, limit: int = 1000
+    ) -> list[OutboxEvent]: ...
+
+    async def due_events(self, now: float, per_portal: int) -> list[OutboxEvent]: ...
+
+    async def next_event_at(self) -> float | None: ...
+
+    async def record_attempt(
+        self,
+        event_id: str,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        last_error: str | None = None,
+        last_status: int | None = None,
+        delivered_at: float | None = None,
+    ) -> None: ...
+
+    async def retry_events(self, event_id: str | None, now: float) -> int: ...
+
+    async def get_event(self, event_id: str) -> OutboxEvent | None: ...

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +46,8 @@ MIGRATIONS: tuple[str, ...] = (
         trunk TEXT,
         caller_number TEXT,
         ended_at REAL,
-        cancel_reason TEXT
+        cancel_reason TEXT,
+        portal TEXT
     );
     CREATE INDEX verifications_pending ON verifications (phone_number, dial_number)
         WHERE status = 'pending';
@@ -83,20 +83,26 @@ MIGRATIONS: tuple[str, ...] = (
         type TEXT NOT NULL,
         payload TEXT NOT NULL,
         callback_url TEXT,
+        portal TEXT,
         created_at REAL NOT NULL,
         status TEXT NOT NULL DEFAULT 'pending',
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt_at REAL NOT NULL,
-        last_error TEXT
+        last_error TEXT,
+        last_status INTEGER,
+        delivered_at REAL,
+        retry_since REAL NOT NULL
     );
     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX outbox_status ON outbox (status, created_at);
     """,
 )
 
 _V_COLUMNS = (
     "id, phone_number, dial_number, status, created_at, expires_at, reference, callback_url, "
-    "verified_at, channel_id, trunk, caller_number, ended_at, cancel_reason"
+    "verified_at, channel_id, trunk, caller_number, ended_at, cancel_reason, portal"
 )
+_V_MARKS = ",".join("?" * 15)
 _CALL_COLUMNS = (
     "channel_id, did, trunk, caller_masked, presentation, absence, outcome, reason, "
     "answer_mode, started_at, decided_at, verification_id, ended_at"
@@ -120,6 +126,7 @@ def _row_to_verification(row: Sequence[Any]) -> Verification:
         caller_number=row[11],
         ended_at=row[12],
         cancel_reason=row[13],
+        portal=row[14],
     )
 
 
@@ -139,6 +146,7 @@ def _verification_values(v: Verification) -> tuple[Any, ...]:
         v.caller_number,
         v.ended_at,
         v.cancel_reason,
+        v.portal,
     )
 
 
@@ -236,14 +244,14 @@ class SqliteStore:
     @staticmethod
     def _save_terminal(db: sqlite3.Connection, v: Verification, now: float) -> None:
         db.execute(
-            f"UPDATE verifications SET ({_V_COLUMNS}) = ({','.join('?' * 14)}) WHERE id = ?",
+            f"UPDATE verifications SET ({_V_COLUMNS}) = ({_V_MARKS}) WHERE id = ?",
             (*_verification_values(v), v.id),
         )
         event_id, type_, body = terminal_event(v, now)
         db.execute(
-            "INSERT INTO outbox (id, verification_id, type, payload, callback_url, created_at,"
-            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event_id, v.id, type_, body, v.callback_url, now, now),
+            "INSERT INTO outbox (id, verification_id, type, payload, callback_url, portal,"
+            " created_at, next_attempt_at, retry_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, v.id, type_, body, v.callback_url, v.portal, now, now, now),
         )
 
     @staticmethod
@@ -288,10 +296,10 @@ class SqliteStore:
                 self._save_terminal(db, cancelled, now)
                 superseded = (cancelled,)
             v = Verification.new(
-                req.phone_number, dial, now, req.ttl, req.reference, req.callback_url
+                req.phone_number, dial, now, req.ttl, req.reference, req.callback_url, req.portal
             )
             db.execute(
-                f"INSERT INTO verifications ({_V_COLUMNS}) VALUES ({','.join('?' * 14)})",
+                f"INSERT INTO verifications ({_V_COLUMNS}) VALUES ({_V_MARKS})",
                 _verification_values(v),
             )
             if req.idempotency_key is not None:
@@ -442,26 +450,114 @@ class SqliteStore:
 
     # -- outbox -----------------------------------------------------------------------
 
-    def _list_outbox(self, status: str | None) -> list[OutboxEvent]:
-        sql = (
-            "SELECT id, verification_id, type, payload, created_at, status, attempts,"
-            " next_attempt_at, last_error FROM outbox"
-        )
+    _OUTBOX_COLUMNS = (
+        "id, verification_id, type, payload, callback_url, portal, created_at, status,"
+        " attempts, next_attempt_at, last_error, last_status, delivered_at, retry_since"
+    )
+
+    def _list_outbox(self, status: str | None, limit: int) -> list[OutboxEvent]:
+        sql = f"SELECT {self._OUTBOX_COLUMNS} FROM outbox"
         args: tuple[Any, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
             args = (status,)
-        rows = self.db.execute(sql + " ORDER BY created_at", args).fetchall()
+        rows = self.db.execute(sql + " ORDER BY created_at LIMIT ?", (*args, limit)).fetchall()
         return [OutboxEvent(*r) for r in rows]
 
-    async def list_outbox(self, status: str | None = None) -> list[OutboxEvent]:
-        return await self._run(self._list_outbox, status)
+    async def list_outbox(self, status: str | None = None, limit: int = 1000) -> list[OutboxEvent]:
+        return await self._run(self._list_outbox, status, limit)
+
+    def _due_events(self, now: float, per_portal: int) -> list[OutboxEvent]:
+        # The first few due events of every portal: a portal with a backlog of failing
+        # events cannot fill the window and starve the others.
+        rows = self.db.execute(
+            f"SELECT {self._OUTBOX_COLUMNS} FROM ("
+            f" SELECT {self._OUTBOX_COLUMNS}, row_number() OVER ("
+            "  PARTITION BY portal ORDER BY next_attempt_at) AS rn"
+            " FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?)"
+            " WHERE rn <= ? ORDER BY next_attempt_at",
+            (now, per_portal),
+        ).fetchall()
+        return [OutboxEvent(*r) for r in rows]
+
+    async def due_events(self, now: float, per_portal: int) -> list[OutboxEvent]:
+        return await self._run(self._due_events, now, per_portal)
+
+    def _next_event_at(self) -> float | None:
+        row = self.db.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        ).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    async def next_event_at(self) -> float | None:
+        return await self._run(self._next_event_at)
+
+    def _record_attempt(
+        self,
+        event_id: str,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        last_error: str | None,
+        last_status: int | None,
+        delivered_at: float | None,
+    ) -> None:
+        self.db.execute(
+            "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+            " last_status = ?, delivered_at = ? WHERE id = ?",
+            (status, attempts, next_attempt_at, last_error, last_status, delivered_at, event_id),
+        )
+
+    async def record_attempt(
+        self,
+        event_id: str,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        last_error: str | None = None,
+        last_status: int | None = None,
+        delivered_at: float | None = None,
+    ) -> None:
+        await self._run(
+            self._record_attempt,
+            event_id,
+            status,
+            attempts,
+            next_attempt_at,
+            last_error,
+            last_status,
+            delivered_at,
+        )
+
+    def _retry_events(self, event_id: str | None, now: float) -> int:
+        """Queue failed events again (one, or all when ``event_id`` is None); a fresh
+        retry window starts now."""
+        if event_id is None:
+            cur = self.db.execute(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, retry_since = ?"
+                " WHERE status = 'failed'",
+                (now, now),
+            )
+        else:
+            cur = self.db.execute(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, retry_since = ?"
+                " WHERE id = ? AND status IN ('failed', 'pending')",
+                (now, now, event_id),
+            )
+        return cur.rowcount
+
+    async def retry_events(self, event_id: str | None, now: float) -> int:
+        return await self._run(self._retry_events, event_id, now)
+
+    def _get_event(self, event_id: str) -> OutboxEvent | None:
+        row = self.db.execute(
+            f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (event_id,)
+        ).fetchone()
+        return OutboxEvent(*row) if row else None
+
+    async def get_event(self, event_id: str) -> OutboxEvent | None:
+        return await self._run(self._get_event, event_id)
 
 
 def _with(call: CallRecord, **changes: Any) -> CallRecord:
     return dataclasses.replace(call, **changes)
-
-
-def scope_of(token: str) -> str:
-    """An idempotency scope for a client, without keeping its token."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]

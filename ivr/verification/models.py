@@ -68,6 +68,7 @@ class Verification:
     # Once expired or cancelled.
     ended_at: float | None = None
     cancel_reason: str | None = None
+    portal: str | None = None  # the portal that created it (its callbacks, its secrets)
 
     @classmethod
     def new(
@@ -78,6 +79,7 @@ class Verification:
         ttl: float,
         reference: str | None = None,
         callback_url: str | None = None,
+        portal: str | None = None,
     ) -> Verification:
         return cls(
             id=new_id(),
@@ -88,6 +90,7 @@ class Verification:
             expires_at=now + ttl,
             reference=reference,
             callback_url=callback_url,
+            portal=portal,
         )
 
     def is_due(self, now: float) -> bool:

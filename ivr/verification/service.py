@@ -32,6 +32,7 @@ class VerificationService:
         policy: numbers.NumberPolicy,
         clock: Callable[[], float] = time.time,
         rng: Random | None = None,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.pool = tuple(pool)
@@ -42,6 +43,8 @@ class VerificationService:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._kick = asyncio.Event()
         self._next_due: float | None = None
+        # Called after every commit that wrote a callback event (wakes the sender).
+        self.on_outbox = on_outbox or (lambda: None)
 
     # -- portal operations ------------------------------------------------------------
 
@@ -52,7 +55,7 @@ class VerificationService:
         callback_url: str | None = None,
         ttl: int | None = None,
         idempotency_key: str | None = None,
-        scope: str = "",
+        portal: str | None = None,
         fingerprint: str = "",
     ) -> Created:
         verdict = numbers.check(phone_number, self.policy)
@@ -71,11 +74,20 @@ class VerificationService:
         if not self.pool:
             raise NoDialNumbers("no authentication numbers are configured")
         req = NewVerification(
-            verdict.e164, reference, callback_url, float(ttl), idempotency_key, scope, fingerprint
+            verdict.e164,
+            reference,
+            callback_url,
+            float(ttl),
+            idempotency_key,
+            idempotency_scope=portal or "",
+            fingerprint=fingerprint,
+            portal=portal,
         )
         created = await self.store.create_verification(req, self.pool, self.clock(), self.rng)
         for old in created.superseded:
             self.notify(old.id)
+        if created.superseded:
+            self.on_outbox()
         if not created.replayed:
             v = created.verification
             log.info(
@@ -117,6 +129,7 @@ class VerificationService:
             v = await self.store.cancel_verification(verification_id, self.clock(), "cancelled")
         finally:
             self.notify(verification_id)
+            self.on_outbox()
         log.info("verification_cancelled", verification_id=v.id)
         return v
 
@@ -137,6 +150,7 @@ class VerificationService:
         record, verified = await self.store.match_call(call, caller_e164, caller_raw, self.clock())
         if record.verification_id is not None:
             self.notify(record.verification_id)
+            self.on_outbox()
         return record, verified
 
     # -- expiry -----------------------------------------------------------------------
@@ -151,6 +165,7 @@ class VerificationService:
                     for v in await self.store.expire_due(now):
                         log.info("verification_expired", verification_id=v.id)
                         self.notify(v.id)
+                    self.on_outbox()
                     continue
                 self._next_due = due
                 delay = 30.0 if due is None else min(max(due - now, 0.0), 30.0)

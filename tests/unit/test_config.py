@@ -20,17 +20,21 @@ def test_defaults_are_valid() -> None:
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
-    p = write(tmp_path, '[api]\nport = 9000\ntokens = ["token-from-file"]\n')
+    p = write(
+        tmp_path,
+        '[api]\nport = 9000\n[[portals]]\nname = "p"\ntokens = ["env:PORTAL_TOKEN"]\n',
+    )
     s = load_settings(
         p,
         environ={
             "IVR_API_PORT": "9001",
             "IVR_NUMBERS_ALLOW_060": "yes",
             "IVR_NUMBERS_DENY_PREFIXES": "0180, 0990",
+            "PORTAL_TOKEN": "token-from-env",
         },
     )
     assert s.api.port == 9001
-    assert s.api.tokens == ("token-from-file",)
+    assert s.portals[0].tokens == ("token-from-env",)
     assert s.numbers.allow_060 is True
     assert s.numbers.deny_prefixes == ("0180", "0990")
 
@@ -46,7 +50,18 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ("", {"IVR_ASTERISK_SIP_PORT": "0"}, "asterisk.sip_port"),
         ("", {"IVR_BOGUS": "1"}, "IVR_BOGUS"),
         ("[verification]\ndefault_ttl = 5\n", {}, "verification.default_ttl"),
-        ('[api]\ntokens = ["short"]\n', {}, "api.tokens"),
+        ('[[portals]]\nname = "p"\ntokens = ["short"]\n', {}, "portals[0].tokens"),
+        (
+            '[[portals]]\nname = "p"\ncallback_secrets = ["nope"]\n',
+            {},
+            "portals[0].callback_secrets",
+        ),
+        (
+            '[[portals]]\nname = "p"\ncallback_url = "https://evil.example/x"\n',
+            {},
+            "portals[0].callback_url",
+        ),
+        ('[[portals]]\nname = "p"\ntokens = ["env:MISSING_VAR"]\n', {}, "portals.tokens"),
         ('inventory = "missing.toml"\n', {}, "inventory"),
         ('[log]\nlevel = "loud"\n', {}, "log.level"),
         ("not toml ===", {}, "config"),

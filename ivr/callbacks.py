@@ -1,0 +1,272 @@
+"""Signed callbacks to the portals, delivered at least once from the durable outbox.
+
+Events are written to the outbox in the same transaction as the state change (see the
+store); this module only delivers them. Signing follows Standard Webhooks
+(standardwebhooks.com): ``webhook-id`` (the same on every attempt, for deduplication),
+``webhook-timestamp`` (of the attempt, so a portal can refuse stale ones) and
+``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, one
+signature per active secret so a secret can be rotated without downtime.
+
+Retries: timeouts, connection errors, 408, 429 and 5xx, with exponential backoff and
+jitter, honouring ``Retry-After``, until the event is ``callbacks.max_age`` old; then it
+is ``failed``, kept, and replayable. Any other 4xx (and a redirect: we never follow one
+off the allow-list) stops at once as ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import email.utils
+import hashlib
+import hmac
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ivr.config import CallbacksSettings, PortalSettings
+from ivr.log import get_logger
+from ivr.store import OutboxEvent, Store
+
+log = get_logger("ivr.callbacks")
+
+RETRY_STATUSES = frozenset({408, 429})
+
+
+def sign(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value: ``v1,<sig>`` per secret, space-separated."""
+    to_sign = f"{msg_id}.{timestamp}.".encode() + body
+    signatures = []
+    for secret in secrets:
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        digest = hmac.new(key, to_sign, hashlib.sha256).digest()
+        signatures.append("v1," + base64.b64encode(digest).decode())
+    return " ".join(signatures)
+
+
+def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds before retry ``attempt`` (1, 2, ...): exponential, half of it jittered."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    return float(delay / 2 + rng.uniform(0, delay / 2))
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - now)
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What becomes of an event after one attempt."""
+
+    status: str  # delivered | pending | failed
+    next_attempt_at: float
+    error: str | None
+
+
+def decide(
+    event: OutboxEvent,
+    http_status: int | None,
+    error: str | None,
+    retry_after_s: float | None,
+    now: float,
+    settings: CallbacksSettings,
+    rng: random.Random,
+) -> Decision:
+    """Pure: the outcome of an attempt, from its HTTP status or transport error."""
+    if http_status is not None and 200 <= http_status < 300:
+        return Decision("delivered", now, None)
+    retryable = http_status is None or http_status in RETRY_STATUSES or http_status >= 500
+    if not retryable:
+        return Decision("failed", now, error or f"portal answered {http_status}; not retried")
+    attempts = event.attempts + 1
+    delay = max(
+        backoff(attempts, settings.backoff_base, settings.backoff_max, rng), retry_after_s or 0.0
+    )
+    if now + delay - event.retry_since > settings.max_age:
+        return Decision("failed", now, f"gave up after {attempts} attempts: {error}")
+    return Decision("pending", now + delay, error)
+
+
+class CallbackSender:
+    """Delivers due outbox events: at most ``concurrency`` in flight, and at most
+    ``per_portal`` for one portal, so a slow or dead portal cannot delay another's."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: CallbacksSettings,
+        portals: Iterable[PortalSettings],
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.portals = {p.name: p for p in portals}
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._kick = asyncio.Event()
+        self._inflight: dict[str, str | None] = {}  # event id -> portal
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self.results: Counter[tuple[str, str]] = Counter()  # (portal, result) -> count
+        self.latency_ms_sum: dict[str, float] = {}
+
+    def kick(self) -> None:
+        """Something may be due now (a commit wrote to the outbox)."""
+        self._kick.set()
+
+    async def run(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+            headers={"User-Agent": "ivr-gateway/1 (+callbacks)"},
+        )
+        try:
+            while True:
+                try:
+                    await self._dispatch_due()
+                    await self._sleep()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("callback_loop_failed")
+                    await asyncio.sleep(1.0)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            for task in list(self._tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._session.close()
+
+    async def _sleep(self) -> None:
+        self._kick.clear()
+        next_at = await self.store.next_event_at()
+        # Wake at the next due event, on a kick, or within a second (an operator's
+        # `ivr callbacks retry` from another process changes the store behind our back).
+        delay = 1.0 if next_at is None else min(max(next_at - self.clock(), 0.0), 1.0)
+        if delay > 0 and not self._kick.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), delay)
+
+    async def _dispatch_due(self) -> None:
+        due = await self.store.due_events(self.clock(), self.settings.per_portal)
+        busy = Counter(self._inflight.values())
+        for event in due:
+            if event.id in self._inflight:
+                continue
+            if busy[event.portal] >= self.settings.per_portal:
+                continue
+            if len(self._inflight) >= self.settings.concurrency:
+                break
+            busy[event.portal] += 1
+            self._inflight[event.id] = event.portal
+            task = asyncio.create_task(self._deliver(event), name=f"callback-{event.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, event: OutboxEvent) -> None:
+        try:
+            await self._attempt(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("callback_attempt_crashed", event_id=event.id)
+        finally:
+            self._inflight.pop(event.id, None)
+            self.kick()
+
+    def _target(self, event: OutboxEvent) -> tuple[str | None, PortalSettings | None]:
+        portal = self.portals.get(event.portal or "")
+        url = event.callback_url or (portal.callback_url if portal else "") or None
+        return url, portal
+
+    async def _attempt(self, event: OutboxEvent) -> None:
+        assert self._session is not None
+        url, portal = self._target(event)
+        now = self.clock()
+        if url is None or portal is None:
+            await self.store.record_attempt(
+                event.id, "no_url", event.attempts, now, "no callback_url and no portal default"
+            )
+            self.results[(event.portal or "-", "no_url")] += 1
+            return
+        host = urlsplit(url).hostname
+        if host not in portal.callback_hosts:  # the allow-list may have changed since
+            await self.store.record_attempt(
+                event.id, "failed", event.attempts, now, f"host {host} is not in callback_hosts"
+            )
+            self.results[(portal.name, "refused")] += 1
+            return
+        body = event.payload.encode()
+        timestamp = int(now)
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": event.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(portal.callback_secrets, event.id, timestamp, body),
+        }
+        started = time.monotonic()
+        http_status: int | None = None
+        error: str | None = None
+        wait_hint: float | None = None
+        try:
+            async with self._session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                http_status = resp.status
+                wait_hint = retry_after(resp.headers.get("Retry-After"), now)
+                await resp.content.read(4096)  # drain a little; the body is not ours
+                if not 200 <= resp.status < 300:
+                    error = f"HTTP {resp.status}"
+        except TimeoutError:
+            error = f"timed out after {self.settings.timeout:.1f} s"
+        except aiohttp.ClientError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        latency_ms = (time.monotonic() - started) * 1000
+        decision = decide(
+            event, http_status, error, wait_hint, self.clock(), self.settings, self.rng
+        )
+        attempts = event.attempts + 1
+        await self.store.record_attempt(
+            event.id,
+            decision.status,
+            attempts,
+            decision.next_attempt_at,
+            decision.error,
+            http_status,
+            self.clock() if decision.status == "delivered" else None,
+        )
+        result = {"delivered": "delivered", "pending": "retry", "failed": "failed"}[decision.status]
+        self.results[(portal.name, result)] += 1
+        self.latency_ms_sum[portal.name] = self.latency_ms_sum.get(portal.name, 0.0) + latency_ms
+        log.info(
+            "callback_attempt",
+            event_id=event.id,
+            verification_id=event.verification_id,
+            type=event.type,
+            portal=portal.name,
+            host=host,
+            http_status=http_status,
+            error=error,
+            attempt=attempts,
+            result=result,
+            latency_ms=round(latency_ms, 1),
+            retry_in=round(decision.next_attempt_at - self.clock(), 2)
+            if decision.status == "pending"
+            else None,
+        )

@@ -1,0 +1,330 @@
+"""Signed callbacks delivered to a real aiohttp portal server (no mocked client)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from standardwebhooks import Webhook
+
+from ivr.cli import main
+from tests.conftest import AUTH, DATA, Call, Gateway, MakeGateway
+from tests.integration.test_process import ServeProcess
+
+SECRET_A = "whsec_cG9ydGFsLWEtc2VjcmV0LWtleS0x"  # portal-a's, in tests/data/test.toml
+FAST = {"backoff_base": 0.05, "backoff_max": 0.2, "timeout": 2.0}
+NO_ARI = {"http_port": 1, "heartbeat": 1.0, "connect_timeout": 0.2}
+
+
+@dataclass
+class Portal:
+    """A portal's callback endpoint: records what arrives, answers as told."""
+
+    answers: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    delay: float = 0.0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append(
+            {
+                "headers": dict(request.headers),
+                "body": body,
+                "at": time.time(),
+                "path": request.path,
+            }
+        )
+        self.arrived.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        answer = self.answers.pop(0) if self.answers else 204
+        status, headers = answer if isinstance(answer, tuple) else (answer, {})
+        return web.Response(status=status, headers=headers)
+
+    async def wait_for(self, count: int, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            self.arrived.clear()
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"only {len(self.received)} of {count} callbacks arrived"
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in self.received]
+
+
+StartPortal = Callable[..., Awaitable[tuple[Portal, str]]]
+
+
+@pytest.fixture
+async def start_portal(aiohttp_server: Any) -> StartPortal:
+    async def start(port: int | None = None, **kw: Any) -> tuple[Portal, str]:
+        portal = Portal(**kw)
+        app = web.Application()
+        app.router.add_post("/hooks/{name}", portal.handle)
+        server = await aiohttp_server(app, port=port) if port else await aiohttp_server(app)
+        return portal, f"http://127.0.0.1:{server.port}/hooks/ivr"
+
+    return start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def cancel(gw: Gateway, vid: str) -> None:
+    resp = await gw.client.post(f"/v1/verifications/{vid}/cancel", headers=AUTH)
+    assert resp.status == 200
+
+
+def verify_signature(secret: str, record: dict[str, Any]) -> Any:
+    headers = {k.lower(): v for k, v in record["headers"].items()}
+    return Webhook(secret).verify(record["body"], headers)
+
+
+async def test_signed_the_standard_webhooks_way(
+    make_gateway: MakeGateway, start_portal: StartPortal
+) -> None:
+    portal, url = await start_portal()
+    gw = await make_gateway(connect=False, asterisk=NO_ARI)
+    v = await gw.create("09012345678", callback_url=url, reference="login-9")
+    await cancel(gw, v["id"])
+    await portal.wait_for(1)
+    [record] = portal.received
+    payload = verify_signature(SECRET_A, record)  # raises if the signature is wrong
+    assert payload["type"] == "verification.cancelled"
+    assert payload["data"]["id"] == v["id"] and payload["data"]["reference"] == "login-9"
+    assert payload["data"]["status"] == "cancelled"
+    assert record["headers"]["webhook-id"].startswith("msg_")
+    assert abs(int(record["headers"]["webhook-timestamp"]) - time.time()) < 5
+    # Another portal's secret does not verify it.
+    with pytest.raises(Exception, match="signature"):
+        verify_signature("whsec_cG9ydGFsLWItc2VjcmV0LWtleS0x", record)
+
+
+async def test_rotation_sends_one_signature_per_secret(
+    make_gateway: MakeGateway, start_portal: StartPortal, test_settings: Any
+) -> None:
+    import dataclasses
+
+    new_secret = "whsec_bmV3LXJvdGF0ZWQtc2VjcmV0LWtleQ=="
+    portals = list(test_settings.portals)
+    portals[0] = dataclasses.replace(portals[0], callback_secrets=(SECRET_A, new_secret))
+    portal, url = await start_portal()
+    gw = await make_gateway(connect=False, asterisk=NO_ARI)
+    gw.parts.sender.portals["portal-a"] = portals[0]
+    v = await gw.create("09012345678", callback_url=url)
+    await cancel(gw, v["id"])
+    await portal.wait_for(1)
+    [record] = portal.received
+    assert len(record["headers"]["webhook-signature"].split(" ")) == 2
+    verify_signature(SECRET_A, record)
+    verify_signature(new_secret, record)
+
+
+async def test_retried_until_delivered_with_the_same_id(
+    make_gateway: MakeGateway, start_portal: StartPortal
+) -> None:
+    portal, url = await start_portal(answers=[500, 503, (429, {"Retry-After": "0"}), 408, 200])
+    gw = await make_gateway(connect=False, asterisk=NO_ARI, callbacks=FAST)
+    v = await gw.create("09012345678", callback_url=url)
+    await cancel(gw, v["id"])
+    await portal.wait_for(5)
+    await asyncio.sleep(0.3)  # nothing more arrives once a 2xx was seen
+    assert len(portal.received) == 5
+    assert len({r["headers"]["webhook-id"] for r in portal.received}) == 1
+    assert len({r["body"] for r in portal.received}) == 1
+    [event] = await gw.parts.store.list_outbox()
+    assert (event.status, event.attempts, event.last_status) == ("delivered", 5, 200)
+
+
+async def test_a_4xx_stops_retrying(make_gateway: MakeGateway, start_portal: StartPortal) -> None:
+    portal, url = await start_portal(answers=[410])
+    gw = await make_gateway(connect=False, asterisk=NO_ARI, callbacks=FAST)
+    v = await gw.create("09012345678", callback_url=url)
+    await cancel(gw, v["id"])
+    await portal.wait_for(1)
+    await asyncio.sleep(0.3)
+    assert len(portal.received) == 1
+    [event] = await gw.parts.store.list_outbox()
+    assert (event.status, event.last_status) == ("failed", 410)
+
+
+async def test_portal_down_for_the_whole_window_then_replayed(
+    make_gateway: MakeGateway, start_portal: StartPortal, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/ivr"
+    gw = await make_gateway(connect=False, asterisk=NO_ARI, callbacks={**FAST, "max_age": 0.6})
+    v = await gw.create("09012345678", callback_url=url)
+    await cancel(gw, v["id"])
+    for _ in range(50):
+        events = await gw.parts.store.list_outbox("failed")
+        if events:
+            break
+        await asyncio.sleep(0.1)
+    [event] = events
+    assert event.attempts >= 2 and "gave up" in (event.last_error or "")
+    # Ops see it, the portal comes back, ops replay it.
+    cfg = tmp_path / "ops.toml"
+    cfg.write_text(
+        f'inventory = "{DATA / "trunks.test.toml"}"\n[store]\npath = "{gw.settings.store.path}"\n'
+    )
+    listing = await asyncio.to_thread(
+        _cli_output, ["--config", str(cfg), "callbacks", "list", "--failed", "--json"]
+    )
+    assert [e["id"] for e in json.loads(listing)] == [event.id]
+    portal, _ = await start_portal(port=port)
+    out = await asyncio.to_thread(
+        _cli_output, ["--config", str(cfg), "callbacks", "retry", event.id]
+    )
+    assert "requeued 1" in out
+    await portal.wait_for(1, timeout=5)  # the running gateway picks it up by itself
+    assert portal.received[0]["headers"]["webhook-id"] == event.id
+    verify_signature(SECRET_A, portal.received[0])
+    delivered = await gw.parts.store.get_event(event.id)
+    assert delivered is not None and delivered.status == "delivered"
+
+
+def _cli_output(args: list[str]) -> str:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(args) == 0
+    return buf.getvalue()
+
+
+async def test_admin_api_lists_and_replays(
+    make_gateway: MakeGateway, start_portal: StartPortal
+) -> None:
+    portal, url = await start_portal(answers=[400])
+    gw = await make_gateway(connect=False, asterisk=NO_ARI, callbacks=FAST)
+    v = await gw.create("09012345678", callback_url=url)
+    await cancel(gw, v["id"])
+    await portal.wait_for(1)
+    await asyncio.sleep(0.2)
+    ops = {"Authorization": "Bearer test-ops-token"}
+    assert (await gw.client.get("/admin/callbacks", headers=AUTH)).status == 401
+    listed = await (await gw.client.get("/admin/callbacks?status=failed", headers=ops)).json()
+    [failed] = listed["callbacks"]
+    assert failed["last_status"] == 400
+    resp = await gw.client.post("/admin/callbacks/retry-failed", headers=ops)
+    assert (await resp.json()) == {"requeued": 1}
+    await portal.wait_for(2)
+    assert portal.received[1]["headers"]["webhook-id"] == failed["id"]
+
+
+async def test_a_dead_portal_does_not_delay_another(
+    make_gateway: MakeGateway, start_portal: StartPortal
+) -> None:
+    slow, slow_url = await start_portal(delay=5.0)
+    fast, fast_url = await start_portal()
+    gw = await make_gateway(
+        connect=False,
+        asterisk=NO_ARI,
+        callbacks={**FAST, "timeout": 3.0, "per_portal": 2, "concurrency": 4},
+    )
+    for i in range(6):
+        v = await gw.create(f"0901234000{i}", callback_url=slow_url)
+        await cancel(gw, v["id"])
+    await slow.wait_for(2)
+    other = AUTH | {"Authorization": "Bearer test-token-portal-b"}
+    resp = await gw.client.post(
+        "/v1/verifications",
+        headers=other,
+        json={"phone_number": "09099990000", "callback_url": fast_url},
+    )
+    vid = (await resp.json())["id"]
+    started = time.time()
+    assert (await gw.client.post(f"/v1/verifications/{vid}/cancel", headers=other)).status == 200
+    await fast.wait_for(1, timeout=2)
+    assert fast.received[0]["at"] - started < 1.0
+    assert len(slow.received) == 2  # portal-a's hung deliveries held only its own slots
+
+
+async def test_callback_url_must_be_on_the_allow_list(api_gateway: Gateway) -> None:
+    for url, code in [
+        ("http://portal.example/hook", "callback_url_not_allowed"),
+        ("https://10.0.0.1/hook", "callback_url_not_allowed"),
+        ("file:///etc/passwd", "invalid_request"),
+        ("gopher://127.0.0.1/x", "invalid_request"),
+    ]:
+        resp = await api_gateway.client.post(
+            "/v1/verifications",
+            headers=AUTH,
+            json={"phone_number": "09012345678", "callback_url": url},
+        )
+        assert resp.status == 422
+        assert (await resp.json())["error"]["code"] == code
+    assert await api_gateway.parts.store.list_outbox() == []
+    store: Any = api_gateway.parts.store
+    count = await store._run(
+        lambda: store.db.execute("SELECT count(*) FROM verifications").fetchone()[0]
+    )
+    assert count == 0
+
+
+async def test_sigkill_before_delivery_then_delivered_after_restart(
+    pbx: object, tmp_path: Path, start_portal: StartPortal
+) -> None:
+    import aiohttp
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/ivr"
+    serve = ServeProcess(tmp_path)
+    try:
+        await serve.start()
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            base = f"{serve.url}/v1/verifications"
+            async with http.post(
+                base, json={"phone_number": "09012345678", "callback_url": url}
+            ) as resp:
+                v = await resp.json()
+            async with http.post(f"{base}/{v['id']}/cancel") as resp:
+                assert resp.status == 200
+            await asyncio.sleep(0.3)  # the portal is down: the first attempt fails
+            serve.kill()
+            portal, _ = await start_portal(port=port)
+            await serve.start()
+            await portal.wait_for(1, timeout=10)
+        payload = verify_signature(SECRET_A, portal.received[0])
+        assert payload["type"] == "verification.cancelled"
+        assert payload["data"]["id"] == v["id"]
+    finally:
+        serve.stop()
+
+
+async def test_real_call_callback_arrives_before_the_prompt_ends(
+    pbx: object, make_gateway: MakeGateway, start_portal: StartPortal, call: Call
+) -> None:
+    portal, url = await start_portal()
+    gw = await make_gateway(dids=["0355550011"])  # early media, the real prompt
+    v = await gw.create("09012345678", callback_url=url)
+    result = await call("0355550011", caller="09012345678")
+    await portal.wait_for(1)
+    payload = verify_signature(SECRET_A, portal.received[0])
+    assert payload["type"] == "verification.verified"
+    assert payload["data"]["id"] == v["id"]
+    assert payload["data"]["verified"]["trunk"] == "carrier"
+    final = next(r.at for r in result.responses if r.status >= 200)
+    assert result.invite_at is not None
+    # The callback arrived within moments of the INVITE, seconds before the prompt ended.
+    assert portal.received[0]["at"] - result.invite_at < 0.5
+    assert portal.received[0]["at"] < final - 2.0
