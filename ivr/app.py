@@ -14,20 +14,24 @@ from aiohttp import web
 from ivr import api, numbers
 from ivr.api.errors import error_middleware
 from ivr.api.portal import bearer_auth
+from ivr.asterisk.ami import AmiClient, AmiError
 from ivr.asterisk.ari import AriClient
 from ivr.callbacks import CallbackSender
 from ivr.config import ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
+from ivr.metrics import Metrics
 from ivr.stasis import CallController, CallPolicy
 from ivr.store import Store
 from ivr.store.sqlite import SqliteStore
-from ivr.trunks import Inventory, load_inventory
+from ivr.trunks import Inventory, InventoryError, load_inventory
+from ivr.trunkstatus import TrunkMonitor
 from ivr.verification.service import VerificationService
 
 log = get_logger("ivr.app")
 
 CONTROLLER = web.AppKey("controller", CallController)
 ARI = web.AppKey("ari", AriClient)
+AMI = web.AppKey("ami", AmiClient)
 
 
 @dataclass
@@ -60,16 +64,29 @@ def create_app(
     app[api.SETTINGS] = settings
     app[api.STORE] = store
     app[api.POLICY] = policy
-    sender = CallbackSender(store, settings.callbacks, settings.portals)
+    metrics = Metrics()
+    app[api.METRICS] = metrics
+    sender = CallbackSender(store, settings.callbacks, settings.portals, metrics=metrics)
     app[api.SENDER] = sender
-    service = VerificationService(store, pool, settings.verification, policy, on_outbox=sender.kick)
+    service = VerificationService(
+        store, pool, settings.verification, policy, on_outbox=sender.kick, metrics=metrics
+    )
     app[api.SERVICE] = service
     call_policy = call_policy or CallPolicy.from_settings(settings)
-    controller = CallController(service, store, inventory, policy, call_policy)
+    controller = CallController(service, store, inventory, policy, call_policy, metrics)
     ari = AriClient(settings.asterisk, controller.on_event, controller.on_connect)
     controller.ari = ari
     app[CONTROLLER] = controller
     app[ARI] = ari
+    ami = AmiClient(settings.asterisk)
+    monitor = TrunkMonitor(ami, inventory)
+    ami.on_event = monitor.on_event
+    ami.on_login_hook = monitor.schedule_refresh
+    app[AMI] = ami
+    app[api.MONITOR] = monitor
+    metrics.ari_connected.set_function(lambda: float(ari.connected.is_set()))
+    metrics.ami_connected.set_function(lambda: float(ami.connected))
+    metrics.long_polls.set_function(lambda: float(service.waiting))
 
     async def ari_ready() -> bool:
         return ari.connected.is_set()
@@ -103,8 +120,42 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.extend([store_ctx, expiry_ctx, sender_ctx, ari_ctx])
+    async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_keep_ami(ami), name="ami")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await monitor.close()
+        ami.close()
+
+    app.cleanup_ctx.extend([store_ctx, expiry_ctx, sender_ctx, ami_ctx, ari_ctx])
     return app
+
+
+async def _keep_ami(ami: AmiClient) -> None:
+    """Log in to AMI, retrying until it answers; panoramisk reconnects after that."""
+    delay = 0.5
+    while True:
+        try:
+            await ami.connect()
+            return
+        except AmiError as exc:
+            log.warning("ami_connect_failed", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def reload_inventory(app: web.Application, inventory: Inventory) -> None:
+    """Use a new trunk inventory without dropping a call (SIGHUP after `trunks apply`)."""
+    pool = sorted(n for n, (trunk, _) in inventory.dids.items() if trunk.trusted)
+    app[api.SERVICE].pool = tuple(pool)
+    app[CONTROLLER].reload_inventory(inventory)
+    monitor = app[api.MONITOR]
+    monitor.inventory = inventory
+    if app[AMI].connected:
+        monitor.schedule_refresh()
+    log.info("inventory_reloaded", trunks=len(inventory.trunks), dids=len(pool))
 
 
 def components(app: web.Application) -> Components:
@@ -175,6 +226,14 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    def on_hup() -> None:
+        try:
+            reload_inventory(app, load_inventory(settings.inventory))
+        except InventoryError as exc:
+            log.error("inventory_reload_failed", error=str(exc), kept="the previous inventory")
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
     await stop.wait()
     log.info("gateway_stopping")
     await runner.cleanup()

@@ -32,6 +32,7 @@ import aiohttp
 
 from ivr.config import CallbacksSettings, PortalSettings
 from ivr.log import get_logger
+from ivr.metrics import Metrics
 from ivr.store import OutboxEvent, Store
 
 log = get_logger("ivr.callbacks")
@@ -113,8 +114,10 @@ class CallbackSender:
         portals: Iterable[PortalSettings],
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.settings = settings
         self.portals = {p.name: p for p in portals}
         self.clock = clock
@@ -123,8 +126,6 @@ class CallbackSender:
         self._inflight: dict[str, str | None] = {}  # event id -> portal
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
-        self.results: Counter[tuple[str, str]] = Counter()  # (portal, result) -> count
-        self.latency_ms_sum: dict[str, float] = {}
 
     def kick(self) -> None:
         """Something may be due now (a commit wrote to the outbox)."""
@@ -203,14 +204,14 @@ class CallbackSender:
             await self.store.record_attempt(
                 event.id, "no_url", event.attempts, now, "no callback_url and no portal default"
             )
-            self.results[(event.portal or "-", "no_url")] += 1
+            self.metrics.callbacks.labels(event.portal or "-", "no_url").inc()
             return
         host = urlsplit(url).hostname
         if host not in portal.callback_hosts:  # the allow-list may have changed since
             await self.store.record_attempt(
                 event.id, "failed", event.attempts, now, f"host {host} is not in callback_hosts"
             )
-            self.results[(portal.name, "refused")] += 1
+            self.metrics.callbacks.labels(portal.name, "refused").inc()
             return
         body = event.payload.encode()
         timestamp = int(now)
@@ -252,8 +253,8 @@ class CallbackSender:
             self.clock() if decision.status == "delivered" else None,
         )
         result = {"delivered": "delivered", "pending": "retry", "failed": "failed"}[decision.status]
-        self.results[(portal.name, result)] += 1
-        self.latency_ms_sum[portal.name] = self.latency_ms_sum.get(portal.name, 0.0) + latency_ms
+        self.metrics.callbacks.labels(portal.name, result).inc()
+        self.metrics.callback_latency.labels(portal.name).observe(latency_ms / 1000)
         log.info(
             "callback_attempt",
             event_id=event.id,

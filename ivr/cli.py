@@ -56,15 +56,59 @@ def cmd_pbx(args: argparse.Namespace) -> int:
 def cmd_trunks(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ivr import trunkops
     from ivr.asterisk import render
+    from ivr.asterisk.ami import AmiClient, AmiError
+    from ivr.asterisk.pbx import LocalPbx
 
     settings = _settings(args)
-    inventory = load_inventory(args.inventory or settings.inventory)
+    inventory_path = args.inventory or settings.inventory
+    if args.trunks_command == "check":
+        try:
+            inventory = load_inventory(inventory_path)
+        except InventoryError as exc:
+            for key, message in exc.errors:
+                print(f"{inventory_path}: {key}: {message}", file=sys.stderr)
+            return 1
+        print(f"{inventory_path}: OK: {len(inventory.trunks)} trunks, {len(inventory.dids)} DIDs")
+        return 0
+    inventory = load_inventory(inventory_path)
     if args.trunks_command == "render":
         files = render.render(settings, inventory, args.base)
         render.write(files, Path(args.out))
         print(f"wrote {len(files)} files to {args.out}")
-    return 0
+        return 0
+
+    async def with_ami() -> int:
+        ami = AmiClient(settings.asterisk)
+        try:
+            await ami.connect()
+        except AmiError as exc:
+            raise CliError(str(exc)) from None
+        try:
+            if args.trunks_command == "apply":
+                if args.dir:
+                    live, base = Path(args.dir), args.base
+                else:  # the local chroot's live config
+                    pbx = LocalPbx(settings, inventory)
+                    live, base = pbx.base / "etc", pbx.inside
+                changed = await trunkops.apply(settings, inventory, live, base, ami)
+                if not changed:
+                    print("no changes")
+                for change in changed:
+                    print(f"changed: {change}")
+                print("reloaded" if changed else "nothing to reload")
+                return 0
+            states = await trunkops.status(ami, inventory)
+            if args.json:
+                print(json.dumps([s.as_dict() for s in states]))
+            else:
+                print(trunkops.status_table(states))
+            return 0 if all(s.up for s in states) else 1
+        finally:
+            ami.close()
+
+    return asyncio.run(with_ami())
 
 
 def cmd_callbacks(args: argparse.Namespace) -> int:
@@ -209,16 +253,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_call)
 
     p = sub.add_parser("trunks", help="the trunk inventory and the Asterisk config from it")
+    p.add_argument("--inventory", help="inventory file (default: the settings' inventory)")
     tsub = p.add_subparsers(dest="trunks_command", required=True)
+    c = tsub.add_parser("check", help="validate the inventory; every error names trunk and key")
+    c.set_defaults(func=cmd_trunks)
     r = tsub.add_parser("render", help="write the Asterisk config for the inventory")
     r.add_argument("--out", required=True, help="directory to write the .conf files into")
     r.add_argument(
         "--base",
         default="/etc/asterisk-ivr",
-        help="the directory Asterisk will see these files under, minus /etc (default: %(default)s)",
+        help="the directory Asterisk sees these files under, minus /etc (default: %(default)s)",
     )
-    r.add_argument("--inventory", help="inventory file (default: the settings' inventory)")
     r.set_defaults(func=cmd_trunks)
+    a = tsub.add_parser("apply", help="render into the live config and reload over AMI")
+    a.add_argument("--dir", help="live config directory (default: the local Asterisk's)")
+    a.add_argument(
+        "--base",
+        default="/etc/asterisk-ivr",
+        help="with --dir: the directory Asterisk sees, minus /etc",
+    )
+    a.set_defaults(func=cmd_trunks)
+    st = tsub.add_parser("status", help="each trunk's endpoint, contacts and registration")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_trunks)
 
     p = sub.add_parser("callbacks", help="the callback outbox")
     csub = p.add_subparsers(dest="callbacks_command", required=True)
@@ -253,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":  # keep stdout for the command's own output
+        from ivr.log import configure
+
+        configure("warning", "auto")
     try:
         code: int = args.func(args)
     except ConfigError as exc:

@@ -22,6 +22,7 @@ from ivr.asterisk.pbx import local_sounds_dir
 from ivr.calls import Outcome, precheck, read_identity
 from ivr.config import CallsSettings, ConfigError, Settings
 from ivr.log import get_logger
+from ivr.metrics import Metrics
 from ivr.store import CallRecord, Store
 from ivr.trunks import Inventory
 from ivr.verification.service import VerificationService
@@ -81,6 +82,7 @@ class CallController:
         inventory: Inventory,
         policy: numbers.NumberPolicy,
         call_policy: CallPolicy,
+        metrics: Metrics | None = None,
     ) -> None:
         self.service = service
         self.store = store
@@ -91,7 +93,12 @@ class CallController:
         self._calls: dict[str, _Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._dids = inventory.dids
-        self.outcomes: dict[tuple[str, str], int] = {}
+        self.metrics = metrics or Metrics()
+
+    def reload_inventory(self, inventory: Inventory) -> None:
+        """Take a new trunk inventory (after ``ivr trunks apply`` and SIGHUP)."""
+        self.inventory = inventory
+        self._dids = inventory.dids
 
     # -- ARI events -------------------------------------------------------------------
 
@@ -197,7 +204,10 @@ class CallController:
             else:
                 await self.store.record_call(record)
             outcome = record.outcome
-            self.outcomes[(outcome, trunk_name)] = self.outcomes.get((outcome, trunk_name), 0) + 1
+            self.metrics.calls.labels(outcome, trunk_name or "-").inc()
+            if outcome == Outcome.VERIFIED:
+                self.metrics.verified.inc()
+                self.metrics.call_to_verified.observe(max(0.0, time.time() - started_at))
             log.info(
                 "call_decided",
                 outcome=outcome,

@@ -1,12 +1,14 @@
 """The trunk inventory: carrier SIP trunks and the authentication numbers (DIDs) on them.
 
 The inventory (TOML, see ``sip_config/``) is the source of truth: the Asterisk config
-is generated from it and the gateway takes its DIDs and trusted trunks from it.
+is generated from it and the gateway takes its DIDs and trusted trunks from it. Loading
+checks everything and reports every problem at once, each naming the trunk and key.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +18,30 @@ from ivr import numbers
 
 ANSWER_MODES = ("answer", "early_media", "reject")
 KNOWN_CODECS = ("ulaw", "alaw", "g722", "g729", "opus", "gsm")
+TRANSPORTS = ("udp", "tcp")
+_TRUNK_KEYS = {
+    "name",
+    "match",
+    "trusted",
+    "codecs",
+    "dids",
+    "addresses",
+    "port",
+    "transport",
+    "qualify_frequency",
+    "registration",
+}
+_REGISTRATION_KEYS = {"username", "password", "server", "expiration"}
 
 
 class InventoryError(ValueError):
-    """The inventory is wrong; ``key`` names the trunk and key (``trunks[carrier].match``)."""
+    """The inventory is wrong; ``key`` names the trunk and key (``trunks[carrier].match``).
+    ``errors`` holds every problem found, as ``(key, message)``."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+    def __init__(self, key: str, message: str, errors: list[tuple[str, str]] | None = None):
+        self.errors = errors or [(key, message)]
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(f"{key}: {message}{more}")
         self.key = key
 
 
@@ -39,12 +58,27 @@ class Did:
 
 
 @dataclass(frozen=True)
+class Registration:
+    """Outbound registration: the carrier authenticates us by username and password."""
+
+    username: str
+    password: str
+    server: str  # host or host:port of the registrar
+    expiration: int = 300
+
+
+@dataclass(frozen=True)
 class Trunk:
     name: str
     match: tuple[str, ...]
     trusted: bool = False
     codecs: tuple[str, ...] = ("ulaw", "alaw")
     dids: tuple[Did, ...] = ()
+    addresses: tuple[str, ...] = ()  # the carrier's SIP servers (qualify, outbound)
+    port: int = 5060
+    transport: str = "udp"
+    qualify_frequency: int = 30  # seconds between OPTIONS pings; 0: off
+    registration: Registration | None = None
 
 
 @dataclass(frozen=True)
@@ -59,78 +93,177 @@ class Inventory:
         return next((t for t in self.trunks if t.name == name), None)
 
 
-def _str_list(key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InventoryError(key, "must be a list of strings")
-    return tuple(value)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text  # 192.0.2.1:5060
+    return ipaddress.ip_network(host, strict=False)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, str]] = []
+
+    def error(self, key: str, message: str) -> None:
+        self.errors.append((key, message))
+
+    def str_list(self, key: str, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.error(key, "must be a list of strings")
+            return ()
+        return tuple(value)
+
+    def integer(self, key: str, value: Any, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.error(key, f"must be an integer from {low} to {high}")
+            return low
+        return value
+
+    def registration(self, where: str, raw: Any) -> Registration | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            self.error(f"{where}.registration", "must be a table")
+            return None
+        for extra in sorted(set(raw) - _REGISTRATION_KEYS):
+            self.error(f"{where}.registration.{extra}", "unknown key")
+        values: dict[str, str] = {}
+        for key in ("username", "password", "server"):
+            value = raw.get(key)
+            if isinstance(value, str) and value.startswith("env:"):
+                value = os.environ.get(value[4:])
+            if not isinstance(value, str) or not value:
+                self.error(f"{where}.registration.{key}", "is missing")
+            else:
+                values[key] = value
+        expiration = self.integer(
+            f"{where}.registration.expiration", raw.get("expiration", 300), 60, 86400
+        )
+        if len(values) < 3:
+            return None
+        return Registration(values["username"], values["password"], values["server"], expiration)
+
+    def did(self, dkey: str, rd: Any, seen: dict[str, str], trunk: str) -> Did | None:
+        if not isinstance(rd, dict) or not isinstance(rd.get("number"), str):
+            self.error(dkey, "needs a number")
+            return None
+        for extra in sorted(set(rd) - {"number", "answer_mode", "language"}):
+            self.error(f"{dkey}.{extra}", "unknown key")
+        verdict = numbers.check(rd["number"])
+        if (
+            verdict.e164 is None
+            or not verdict.e164.startswith("+81")
+            or verdict.reason in ("too_short", "too_long", "invalid")
+        ):
+            self.error(f"{dkey}.number", f"{rd['number']!r} is not a valid Japanese number")
+            return None
+        mode = rd.get("answer_mode", "early_media")
+        if mode not in ANSWER_MODES:
+            self.error(f"{dkey}.answer_mode", f"must be one of {', '.join(ANSWER_MODES)}")
+        language = rd.get("language")
+        if language is not None and language not in ("ja", "en"):
+            self.error(f"{dkey}.language", "must be ja or en")
+        if verdict.e164 in seen:
+            self.error(f"{dkey}.number", f"{rd['number']} is already on trunk {seen[verdict.e164]}")
+            return None
+        seen[verdict.e164] = trunk
+        return Did(verdict.e164, mode, language)
+
+    def trunk(self, i: int, raw: Any, seen_dids: dict[str, str]) -> Trunk | None:
+        if not isinstance(raw, dict):
+            self.error(f"trunks[{i}]", "must be a table")
+            return None
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+            self.error(f"trunks[{i}].name", f"must be letters, digits, - or _, got {name!r}")
+            return None
+        where = f"trunks[{name}]"
+        for extra in sorted(set(raw) - _TRUNK_KEYS):
+            self.error(f"{where}.{extra}", "unknown key")
+        match = self.str_list(f"{where}.match", raw.get("match", []))
+        for m in match:
+            try:
+                _network(m)
+            except ValueError:
+                self.error(f"{where}.match", f"{m!r} is not an address or range")
+        trusted = raw.get("trusted", False)
+        if not isinstance(trusted, bool):
+            self.error(f"{where}.trusted", "must be true or false")
+            trusted = False
+        if trusted and not match:
+            self.error(f"{where}.match", "a trusted trunk needs at least one match range")
+        codecs = self.str_list(f"{where}.codecs", raw.get("codecs", ["ulaw", "alaw"]))
+        for c in codecs:
+            if c not in KNOWN_CODECS:
+                self.error(f"{where}.codecs", f"unknown codec {c!r}")
+        addresses = self.str_list(f"{where}.addresses", raw.get("addresses", []))
+        port = self.integer(f"{where}.port", raw.get("port", 5060), 1, 65535)
+        transport = raw.get("transport", "udp")
+        if transport not in TRANSPORTS:
+            self.error(f"{where}.transport", f"must be one of {', '.join(TRANSPORTS)}")
+        qualify = self.integer(
+            f"{where}.qualify_frequency", raw.get("qualify_frequency", 30), 0, 3600
+        )
+        registration = self.registration(where, raw.get("registration"))
+        raw_dids = raw.get("dids", [])
+        if not isinstance(raw_dids, list):
+            self.error(f"{where}.dids", "must be an array of tables ([[trunks.dids]])")
+            raw_dids = []
+        dids = [
+            self.did(f"{where}.dids[{j}]", rd, seen_dids, name) for j, rd in enumerate(raw_dids)
+        ]
+        return Trunk(
+            name,
+            match,
+            trusted,
+            codecs,
+            tuple(d for d in dids if d),
+            addresses,
+            port,
+            transport if transport in TRANSPORTS else "udp",
+            qualify,
+            registration,
+        )
+
+    def overlaps(self, trunks: list[Trunk]) -> None:
+        # PJSIP identify sections must not overlap: the first by object order wins.
+        owners: list[tuple[Any, str, str]] = []
+        for t in trunks:
+            for m in t.match:
+                try:
+                    net = _network(m)
+                except ValueError:
+                    continue
+                for other_net, other_trunk, other_m in owners:
+                    if (
+                        other_trunk != t.name
+                        and net.version == other_net.version
+                        and (net.overlaps(other_net))
+                    ):
+                        self.error(
+                            f"trunks[{t.name}].match",
+                            f"{m} overlaps {other_m} of trunk {other_trunk}",
+                        )
+                owners.append((net, t.name, m))
 
 
 def parse_inventory(data: dict[str, Any]) -> Inventory:
-    unknown = set(data) - {"trunks"}
-    if unknown:
-        raise InventoryError(sorted(unknown)[0], "unknown key")
-    trunks: list[Trunk] = []
+    check = _Checker()
+    for extra in sorted(set(data) - {"trunks"}):
+        check.error(extra, "unknown key")
+    raw_trunks = data.get("trunks", [])
+    if not isinstance(raw_trunks, list):
+        check.error("trunks", "must be an array of tables ([[trunks]])")
+        raw_trunks = []
     seen_dids: dict[str, str] = {}
-    for i, raw in enumerate(data.get("trunks", [])):
-        name = raw.get("name")
-        if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-            raise InventoryError(
-                f"trunks[{i}].name", f"must be letters, digits, - or _, got {name!r}"
-            )
-        where = f"trunks[{name}]"
-        extra = set(raw) - {"name", "match", "trusted", "codecs", "dids"}
-        if extra:
-            raise InventoryError(f"{where}.{sorted(extra)[0]}", "unknown key")
-        match = _str_list(f"{where}.match", raw.get("match", []))
-        for m in match:
-            try:
-                ipaddress.ip_network(m.split(":")[0] if m.count(":") == 1 else m, strict=False)
-            except ValueError:
-                raise InventoryError(
-                    f"{where}.match", f"{m!r} is not an address or range"
-                ) from None
-        trusted = raw.get("trusted", False)
-        if not isinstance(trusted, bool):
-            raise InventoryError(f"{where}.trusted", "must be true or false")
-        if trusted and not match:
-            raise InventoryError(f"{where}.match", "a trusted trunk needs at least one match range")
-        codecs = _str_list(f"{where}.codecs", raw.get("codecs", ["ulaw", "alaw"]))
-        for c in codecs:
-            if c not in KNOWN_CODECS:
-                raise InventoryError(f"{where}.codecs", f"unknown codec {c!r}")
-        dids: list[Did] = []
-        for j, rd in enumerate(raw.get("dids", [])):
-            dkey = f"{where}.dids[{j}]"
-            if not isinstance(rd, dict) or not isinstance(rd.get("number"), str):
-                raise InventoryError(dkey, "needs a number")
-            verdict = numbers.check(rd["number"])
-            if verdict.e164 is None or not verdict.e164.startswith("+81"):
-                raise InventoryError(f"{dkey}.number", f"{rd['number']!r} is not a Japanese number")
-            mode = rd.get("answer_mode", "early_media")
-            if mode not in ANSWER_MODES:
-                raise InventoryError(
-                    f"{dkey}.answer_mode", f"must be one of {', '.join(ANSWER_MODES)}"
-                )
-            language = rd.get("language")
-            if language is not None and language not in ("ja", "en"):
-                raise InventoryError(f"{dkey}.language", "must be ja or en")
-            extra_keys = set(rd) - {"number", "answer_mode", "language"}
-            if extra_keys:
-                raise InventoryError(f"{dkey}.{sorted(extra_keys)[0]}", "unknown key")
-            if verdict.e164 in seen_dids:
-                raise InventoryError(
-                    f"{dkey}.number",
-                    f"{rd['number']} is already on trunk {seen_dids[verdict.e164]}",
-                )
-            seen_dids[verdict.e164] = name
-            dids.append(Did(verdict.e164, mode, language))
-        trunks.append(Trunk(name, match, trusted, codecs, tuple(dids)))
+    trunks = [t for i, raw in enumerate(raw_trunks) if (t := check.trunk(i, raw, seen_dids))]
     names = [t.name for t in trunks]
-    for n in names:
-        if names.count(n) > 1:
-            raise InventoryError(f"trunks[{n}].name", "is used by more than one trunk")
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        check.error(f"trunks[{n}].name", "is used by more than one trunk")
+    check.overlaps(trunks)
+    if check.errors:
+        key, message = check.errors[0]
+        raise InventoryError(key, message, check.errors)
     return Inventory(tuple(trunks))
 
 

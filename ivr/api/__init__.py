@@ -9,7 +9,9 @@ from aiohttp import web
 from ivr import numbers
 from ivr.callbacks import CallbackSender
 from ivr.config import Settings
+from ivr.metrics import Metrics
 from ivr.store import Store
+from ivr.trunkstatus import TrunkMonitor
 from ivr.verification.service import VerificationService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,6 +19,8 @@ SERVICE = web.AppKey("service", VerificationService)
 STORE = web.AppKey[Store]("store")
 POLICY = web.AppKey("policy", numbers.NumberPolicy)
 SENDER = web.AppKey("sender", CallbackSender)
+METRICS = web.AppKey("metrics", Metrics)
+MONITOR = web.AppKey("monitor", TrunkMonitor)
 ReadyCheck = Callable[[], Awaitable[bool]]
 READY_CHECKS = web.AppKey[dict[str, ReadyCheck]]("ready_checks")
 
@@ -31,6 +35,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/callbacks", admin.list_callbacks)
     app.router.add_post("/admin/callbacks/retry-failed", admin.retry_failed)
     app.router.add_post("/admin/callbacks/{id}/retry", admin.retry_callback)
+    app.router.add_get("/admin/trunks", admin.trunks)
+    app.router.add_get("/metrics", ops.metrics)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/openapi.json", ops.openapi)

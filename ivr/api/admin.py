@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.api import SENDER, STORE
+from ivr.api import MONITOR, SENDER, STORE
 from ivr.verification.errors import InvalidRequest, NotFound
 
 _STATUSES = ("pending", "delivered", "failed", "no_url")
@@ -37,3 +37,14 @@ async def retry_failed(request: web.Request) -> web.Response:
     count = await request.app[STORE].retry_events(None, sender.clock())
     sender.kick()
     return web.json_response({"requeued": count})
+
+
+async def trunks(request: web.Request) -> web.Response:
+    """The trunk snapshot kept current from AMI events; 503 until it was loaded."""
+    monitor = request.app[MONITOR]
+    if not monitor.loaded:
+        return web.json_response(
+            {"error": {"code": "not_loaded", "message": "trunk status not loaded yet (AMI)"}},
+            status=503,
+        )
+    return web.json_response({"trunks": monitor.as_list()})

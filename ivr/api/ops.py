@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from ivr.api import READY_CHECKS
+from ivr.api import METRICS, MONITOR, READY_CHECKS, STORE
 from ivr.api.openapi import spec
 
 
@@ -25,3 +25,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(spec())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    m.pending.set(await request.app[STORE].count_pending())
+    for state in request.app[MONITOR].snapshot.values():
+        m.trunk_up.labels(state.name).set(1.0 if state.up else 0.0)
+    return web.Response(
+        body=m.render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )

@@ -118,10 +118,12 @@ def _logger_conf() -> str:
 
 def _pjsip_conf(settings: Settings, inventory: Inventory) -> str:
     a = settings.asterisk
-    out = [
-        "[global]\ntype = global\nuser_agent = ivr-gateway\n",
-        f"[transport-udp]\ntype = transport\nprotocol = udp\nbind = {a.host}:{a.sip_port}\n",
-    ]
+    out = ["[global]\ntype = global\nuser_agent = ivr-gateway\n"]
+    for transport in sorted({t.transport for t in inventory.trunks} | {"udp"}):
+        out.append(
+            f"[transport-{transport}]\ntype = transport\nprotocol = {transport}\n"
+            f"bind = {a.host}:{a.sip_port}\n"
+        )
     for trunk in inventory.trunks:
         out.append(_trunk(trunk))
     return "\n".join(out)
@@ -131,6 +133,7 @@ def _trunk(t: Trunk) -> str:
     lines = [
         f"[{t.name}]",
         "type = endpoint",
+        f"transport = transport-{t.transport}",
         f"context = from-{t.name}",
         "disallow = all",
         f"allow = {','.join(t.codecs)}",
@@ -139,12 +142,42 @@ def _trunk(t: Trunk) -> str:
         # Only an IP-identified carrier may assert the caller through P-Asserted-Identity.
         f"trust_id_inbound = {'yes' if t.trusted else 'no'}",
         "send_pai = no",
-        "",
+        f"aors = {t.name}",
     ]
+    if t.registration is not None:
+        lines += [f"outbound_auth = {t.name}-auth", f"from_user = {t.registration.username}"]
+    lines += ["", f"[{t.name}]", "type = aor"]
+    # A static contact per carrier address, pinged with OPTIONS: its round trip and
+    # reachability are what `ivr trunks status` shows.
+    lines += [f"contact = sip:{host}:{t.port}" for host in t.addresses]
+    lines += [f"qualify_frequency = {t.qualify_frequency if t.addresses else 0}", ""]
     if t.match:
         lines += [f"[{t.name}]", "type = identify", f"endpoint = {t.name}"]
         lines += [f"match = {m}" for m in t.match]
         lines.append("")
+    if t.registration is not None:
+        r = t.registration
+        server = r.server if ":" in r.server else f"{r.server}:{t.port}"
+        lines += [
+            f"[{t.name}-auth]",
+            "type = auth",
+            "auth_type = userpass",
+            f"username = {r.username}",
+            f"password = {r.password}",
+            "",
+            f"[{t.name}]",
+            "type = registration",
+            f"transport = transport-{t.transport}",
+            f"outbound_auth = {t.name}-auth",
+            f"server_uri = sip:{server}",
+            f"client_uri = sip:{r.username}@{server}",
+            f"contact_user = {r.username}",
+            f"expiration = {r.expiration}",
+            "retry_interval = 10",
+            "forbidden_retry_interval = 30",
+            "max_retries = 1000000",
+            "",
+        ]
     return "\n".join(lines)
 
 

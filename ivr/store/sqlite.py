@@ -448,6 +448,13 @@ class SqliteStore:
     async def next_expiry(self) -> float | None:
         return await self._run(self._next_expiry)
 
+    def _count_pending(self) -> int:
+        row = self.db.execute("SELECT count(*) FROM verifications WHERE status = 'pending'")
+        return int(row.fetchone()[0])
+
+    async def count_pending(self) -> int:
+        return await self._run(self._count_pending)
+
     # -- outbox -----------------------------------------------------------------------
 
     _OUTBOX_COLUMNS = (

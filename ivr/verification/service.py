@@ -16,6 +16,7 @@ from random import Random
 from ivr import numbers
 from ivr.config import VerificationSettings
 from ivr.log import get_logger
+from ivr.metrics import Metrics
 from ivr.store import CallRecord, Created, NewVerification, Store
 from ivr.verification.errors import InvalidRequest, NoDialNumbers, NotFound, NumberNotEligible
 from ivr.verification.models import Verification
@@ -33,7 +34,9 @@ class VerificationService:
         clock: Callable[[], float] = time.time,
         rng: Random | None = None,
         on_outbox: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.pool = tuple(pool)
         self.settings = settings
@@ -89,6 +92,7 @@ class VerificationService:
         if created.superseded:
             self.on_outbox()
         if not created.replayed:
+            self.metrics.created.inc()
             v = created.verification
             log.info(
                 "verification_created",

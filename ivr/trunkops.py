@@ -1,0 +1,101 @@
+"""``ivr trunks apply`` and ``status``: write the generated config, reload, report."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.asterisk import render
+from ivr.asterisk.ami import AmiClient
+from ivr.config import Settings
+from ivr.trunks import Inventory
+from ivr.trunkstatus import TrunkMonitor, TrunkState
+
+# What a reload has to touch for each generated file (CLI commands over AMI).
+RELOADS = {
+    "pjsip.conf": (
+        "module reload res_pjsip.so",
+        "module reload res_pjsip_outbound_registration.so",
+    ),
+    "extensions.conf": ("dialplan reload",),
+    "rtp.conf": ("module reload res_rtp_asterisk.so",),
+    "ari.conf": ("module reload res_ari.so",),
+    "manager.conf": ("manager reload",),
+    "http.conf": ("module reload http",),
+}
+
+
+@dataclass(frozen=True)
+class FileChange:
+    name: str
+    added: int
+    removed: int
+
+    def __str__(self) -> str:
+        return f"{self.name} (+{self.added} -{self.removed})"
+
+
+def changes(old_dir: Path, files: dict[str, str]) -> list[FileChange]:
+    out = []
+    for name, body in sorted(files.items()):
+        path = old_dir / name
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if old == body:
+            continue
+        added = removed = 0
+        for line in difflib.unified_diff(old.splitlines(), body.splitlines(), lineterm="", n=0):
+            if line.startswith("+") and not line.startswith("+++"):
+                added += 1
+            elif line.startswith("-") and not line.startswith("---"):
+                removed += 1
+        out.append(FileChange(name, added, removed))
+    return out
+
+
+async def apply(
+    settings: Settings, inventory: Inventory, live_dir: Path, base_dir: str, ami: AmiClient
+) -> list[FileChange]:
+    """Render into ``live_dir`` and reload what changed over AMI. Returns the changes."""
+    files = render.render(settings, inventory, base_dir)
+    changed = changes(live_dir, files)
+    render.write(files, live_dir)
+    done: set[str] = set()
+    for change in changed:
+        for command in RELOADS.get(change.name, ()):
+            if command not in done:
+                await ami.command(command)
+                done.add(command)
+    return changed
+
+
+async def status(ami: AmiClient, inventory: Inventory) -> list[TrunkState]:
+    monitor = TrunkMonitor(ami, inventory)
+    await monitor.refresh()
+    return [monitor.snapshot[t.name] for t in inventory.trunks]
+
+
+def status_table(states: list[TrunkState]) -> str:
+    rows = [("trunk", "up", "endpoint", "contacts (rtt)", "registration", "dids")]
+    for s in states:
+        contacts = (
+            ", ".join(
+                f"{c.uri} {c.status}" + (f" {c.rtt_ms:.1f} ms" if c.rtt_ms is not None else "")
+                for c in s.contacts.values()
+            )
+            or "-"
+        )
+        rows.append(
+            (
+                s.name,
+                "yes" if s.up else "NO",
+                s.endpoint,
+                contacts,
+                s.registration or "-",
+                str(s.dids),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
