@@ -66,6 +66,12 @@ async def apply(
             if command not in done:
                 await ami.command(command)
                 done.add(command)
+    if any(c.name == "pjsip.conf" for c in changed):
+        # A reload leaves a registration alone when only its auth changed; register
+        # again now so new credentials take effect (or fail) at once, not at expiry.
+        for trunk in inventory.trunks:
+            if trunk.registration is not None:
+                await ami.action("PJSIPRegister", Registration=trunk.name)
     return changed
 
 

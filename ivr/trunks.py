@@ -131,7 +131,13 @@ class _Checker:
         for key in ("username", "password", "server"):
             value = raw.get(key)
             if isinstance(value, str) and value.startswith("env:"):
-                value = os.environ.get(value[4:])
+                if value[4:] not in os.environ:
+                    self.error(
+                        f"{where}.registration.{key}",
+                        f"environment variable {value[4:]} is not set",
+                    )
+                    continue
+                value = os.environ[value[4:]]
             if not isinstance(value, str) or not value:
                 self.error(f"{where}.registration.{key}", "is missing")
             else:

@@ -134,6 +134,7 @@ class TrunkMonitor:
         self.snapshot: dict[str, TrunkState] = {}
         self.loaded = False
         self._refreshing: asyncio.Task[None] | None = None
+        self._again = False
 
     async def refresh(self) -> None:
         details: dict[str, list[AmiEvent]] = {}
@@ -145,14 +146,22 @@ class TrunkMonitor:
         self.loaded = True
 
     def schedule_refresh(self) -> None:
+        """Refresh soon; an event during a refresh in flight gets a refresh of its own
+        (the one in flight may have read the state before the event)."""
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = asyncio.create_task(self._refresh_logged())
+        else:
+            self._again = True
 
     async def _refresh_logged(self) -> None:
-        try:
-            await self.refresh()
-        except (AmiError, TimeoutError) as exc:
-            log.warning("trunk_status_refresh_failed", error=str(exc))
+        while True:
+            self._again = False
+            try:
+                await self.refresh()
+            except (AmiError, TimeoutError) as exc:
+                log.warning("trunk_status_refresh_failed", error=str(exc))
+            if not self._again:
+                return
 
     def on_event(self, event: AmiEvent) -> None:
         kind = event.get("Event")

@@ -135,13 +135,14 @@ async def make_gateway(
         dids: list[str] | None = None,
         connect: bool = True,
         short: bool = False,
+        inventory: Inventory | None = None,
         **sections: dict[str, Any],
     ) -> Gateway:
         if short:
             tones = request.getfixturevalue("short_prompts")
             sections["calls"] = {**tones, **sections.get("calls", {})}
         settings = replace(test_settings, store={"path": str(tmp_path / "ivr.sqlite3")}, **sections)
-        inventory = restrict(test_inventory, dids)
+        inventory = restrict(inventory or test_inventory, dids)
         app = create_app(settings, inventory)
         client = await aiohttp_client(app)
         parts = components(app)

@@ -47,9 +47,48 @@ def test_defaults() -> None:
         ({"trunks": [trunk(colour="red")]}, "trunks[carrier].colour"),
         ({"trunks": [trunk(name="bad name")]}, "trunks[0].name"),
         ({"trunks": [trunk(), trunk(dids=[])]}, "trunks[carrier].name"),
+        (
+            {
+                "trunks": [
+                    trunk(match=["192.0.2.0/24"]),
+                    trunk(name="b", match=["192.0.2.128/25"], dids=[]),
+                ]
+            },
+            "trunks[b].match",
+        ),
+        (
+            {"trunks": [trunk(registration={"username": "u", "server": "reg.example"})]},
+            "trunks[carrier].registration.password",
+        ),
+        ({"trunks": [trunk(transport="sctp")]}, "trunks[carrier].transport"),
     ],
 )
 def test_errors_name_trunk_and_key(data: dict[str, Any], key: str) -> None:
     with pytest.raises(InventoryError) as info:
         parse_inventory(data)
     assert info.value.key == key
+
+
+def test_every_error_is_reported_at_once() -> None:
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(
+            {"trunks": [trunk(codecs=["nope"], transport="x", dids=[{"number": "12"}])]}
+        )
+    keys = [k for k, _ in info.value.errors]
+    assert keys == [
+        "trunks[carrier].codecs",
+        "trunks[carrier].transport",
+        "trunks[carrier].dids[0].number",
+    ]
+
+
+def test_the_shipped_inventories_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.config import REPO_ROOT
+    from ivr.trunks import load_inventory
+
+    monkeypatch.setenv("PROVIDER_REG_PASSWORD", "secret")
+    example = load_inventory(REPO_ROOT / "sip_config" / "example.toml")
+    reg = example.trunk("provider-reg")
+    assert reg is not None and reg.registration is not None
+    assert reg.registration.password == "secret"
+    assert load_inventory(REPO_ROOT / "sip_config" / "trunks.local.toml").trunks
