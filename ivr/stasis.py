@@ -64,12 +64,15 @@ class _Call:
     playbacks: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
 
-def _event_time(event: Mapping[str, Any]) -> float:
-    stamp = event.get("timestamp")
+def _parse_time(stamp: object) -> float | None:
     if isinstance(stamp, str):
         with contextlib.suppress(ValueError):
             return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-    return time.time()
+    return None
+
+
+def _event_time(event: Mapping[str, Any]) -> float:
+    return _parse_time(event.get("timestamp")) or time.time()
 
 
 class CallController:
@@ -166,9 +169,12 @@ class CallController:
         args = [str(a) for a in event.get("args") or []]
         did = args[0] if args else ""
         trunk_name = args[1] if len(args) > 1 else ""
-        started_at = _event_time(event)
+        # The channel's creation is when the INVITE reached Asterisk; StasisStart comes
+        # after the dialplan ran.
+        started_at = _parse_time(channel.get("creationtime")) or _event_time(event)
         structlog_ctx = {"channel_id": call.channel_id, "did": did, "trunk": trunk_name}
         mode = "reject"
+        committed_at: float | None = None
         language = self.call_policy.calls.language
         outcome: str = Outcome.FAILED
         try:
@@ -203,11 +209,12 @@ class CallController:
                 )
             else:
                 await self.store.record_call(record)
+            committed_at = time.time()
             outcome = record.outcome
             self.metrics.calls.labels(outcome, trunk_name or "-").inc()
             if outcome == Outcome.VERIFIED:
                 self.metrics.verified.inc()
-                self.metrics.call_to_verified.observe(max(0.0, time.time() - started_at))
+                self.metrics.call_to_verified.observe(max(0.0, committed_at - started_at))
             log.info(
                 "call_decided",
                 outcome=outcome,
@@ -216,7 +223,7 @@ class CallController:
                 caller=record.caller_masked,
                 absence=record.absence,
                 answer_mode=mode,
-                decide_ms=round((time.time() - started_at) * 1000, 1),
+                commit_ms=round((committed_at - started_at) * 1000, 1),
                 **structlog_ctx,
             )
         except Exception:
@@ -229,7 +236,7 @@ class CallController:
         finally:
             self._calls.pop(call.channel_id, None)
             with contextlib.suppress(Exception):
-                await self.store.finish_call(call.channel_id, time.time())
+                await self.store.finish_call(call.channel_id, time.time(), committed_at)
 
     async def _release(self, call: _Call, outcome: str, mode: str, language: str) -> None:
         """Tell the caller, then end the call, the way the DID's answer mode says."""

@@ -28,10 +28,11 @@ class CallRecord:
     outcome: str
     reason: str | None
     answer_mode: str
-    started_at: float  # StasisStart
+    started_at: float  # the channel's creation: the INVITE reaching Asterisk
     decided_at: float  # outcome committed
     verification_id: str | None = None
     ended_at: float | None = None
+    committed_at: float | None = None  # the outcome durably stored (set at the end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,9 @@ class Store(Protocol):
 
     async def record_call(self, call: CallRecord) -> None: ...
 
-    async def finish_call(self, channel_id: str, ended_at: float) -> None: ...
+    async def finish_call(
+        self, channel_id: str, ended_at: float, committed_at: float | None = None
+    ) -> None: ...
 
     async def list_calls(self, limit: int = 100) -> list[CallRecord]: ...
 

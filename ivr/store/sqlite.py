@@ -74,7 +74,8 @@ MIGRATIONS: tuple[str, ...] = (
         started_at REAL NOT NULL,
         decided_at REAL NOT NULL,
         verification_id TEXT,
-        ended_at REAL
+        ended_at REAL,
+        committed_at REAL
     );
     CREATE INDEX calls_channel ON calls (channel_id);
     CREATE TABLE outbox (
@@ -105,7 +106,7 @@ _V_COLUMNS = (
 _V_MARKS = ",".join("?" * 15)
 _CALL_COLUMNS = (
     "channel_id, did, trunk, caller_masked, presentation, absence, outcome, reason, "
-    "answer_mode, started_at, decided_at, verification_id, ended_at"
+    "answer_mode, started_at, decided_at, verification_id, ended_at, committed_at"
 )
 IDEMPOTENCY_TTL = 24 * 3600.0
 
@@ -165,6 +166,7 @@ def _call_values(c: CallRecord) -> tuple[Any, ...]:
         c.decided_at,
         c.verification_id,
         c.ended_at,
+        c.committed_at,
     )
 
 
@@ -379,7 +381,7 @@ class SqliteStore:
             else:
                 record = _with(call, outcome="no_pending", reason="no_pending_verification")
             db.execute(
-                f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 13)})",
+                f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
                 _call_values(record),
             )
             return record, verified
@@ -393,21 +395,24 @@ class SqliteStore:
 
     def _record(self, call: CallRecord) -> None:
         self.db.execute(
-            f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 13)})",
+            f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
             _call_values(call),
         )
 
     async def record_call(self, call: CallRecord) -> None:
         await self._run(self._record, call)
 
-    def _finish(self, channel_id: str, ended_at: float) -> None:
+    def _finish(self, channel_id: str, ended_at: float, committed_at: float | None) -> None:
         self.db.execute(
-            "UPDATE calls SET ended_at = ? WHERE channel_id = ? AND ended_at IS NULL",
-            (ended_at, channel_id),
+            "UPDATE calls SET ended_at = ?, committed_at = ? WHERE channel_id = ?"
+            " AND ended_at IS NULL",
+            (ended_at, committed_at, channel_id),
         )
 
-    async def finish_call(self, channel_id: str, ended_at: float) -> None:
-        await self._run(self._finish, channel_id, ended_at)
+    async def finish_call(
+        self, channel_id: str, ended_at: float, committed_at: float | None = None
+    ) -> None:
+        await self._run(self._finish, channel_id, ended_at, committed_at)
 
     def _list_calls(self, limit: int) -> list[CallRecord]:
         rows = self.db.execute(

@@ -23,6 +23,9 @@ async def test_call_reaches_the_stasis_app_with_caller_and_did(
     assert record.outcome == "no_pending"
     assert record.channel_id
     assert record.ended_at is not None and record.ended_at >= record.started_at
+    # started_at is the channel's creation (the INVITE reaching Asterisk), before commit.
+    assert record.committed_at is not None
+    assert 0 < record.committed_at - record.started_at < 1.0
 
 
 async def test_right_number_on_right_did_verifies_and_wakes_long_poll(
