@@ -42,3 +42,6 @@ fmt: deps
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+bench: deps
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)

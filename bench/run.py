@@ -1,0 +1,581 @@
+"""`make bench`: calls per second and call-to-verified latency against Asterisk's ceiling.
+
+One invocation, on loopback only, every load bounded by a call count:
+
+1. ceiling: sipp at rising rates against a minimal ARI app (bench/ceiling_app.py) doing
+   the gateway's call shape (answer, 1 s prompt, hang up), up to the highest rate with
+   under 0.5 % failed calls (or the last rate tried);
+2. gateway: the same rates against `ivr serve`, every call matching a pending
+   verification created through the API just before (match, commit, outbox, signed
+   callback to a local portal, prompt, hang-up);
+3. per rate: calls/s, failed calls, INVITE-at-Asterisk -> committed and -> callback
+   received (p50/p95/p99/max), CPU of Asterisk and of the app;
+4. API: creates per second; 1,000 and 10,000 concurrent long polls woken by their calls;
+5. memory: the gateway's peak RSS with 100,000 pending verifications and 10,000 open
+   long polls.
+
+Prints a table (ratios against the ceiling measured in the same run) and writes the
+results with machine details to bench-results/<timestamp>.json.
+Needs root and the local Asterisk's rootfs (it builds one like `ivr pbx up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ivr.asterisk.pbx import LocalPbx
+from ivr.config import load_settings
+from ivr.prompts import LANGUAGES, OUTCOMES
+from ivr.store.sqlite import SqliteStore
+from ivr.trunks import load_inventory
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DID = "0355559001"
+TOKEN = "bench-portal-token"
+SECRET = "whsec_YmVuY2gtb25seS1zZWNyZXQta2V5"
+API_PORT, PORTAL_PORT = 48080, 48090
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", flush=True)
+
+
+def pct(values: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99/max in milliseconds."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
+    xs = sorted(v * 1000 for v in values)
+
+    def q(p: float) -> float:
+        return round(xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))], 2)
+
+    return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 2),
+            "n": len(xs)}
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int, key: str = "VmHWM") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Run:
+    target: str  # ceiling | gateway
+    rate: int
+    calls: int
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    asterisk_cpu: float = 0.0  # percent of one core
+    app_cpu: float = 0.0
+    committed: dict[str, Any] = field(default_factory=dict)
+    callback: dict[str, Any] = field(default_factory=dict)
+    creates_per_s: float | None = None
+
+    @property
+    def failed_pct(self) -> float:
+        return 100.0 * self.failed / max(1, self.calls)
+
+    @property
+    def cps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+class Portal:
+    """The local portal receiving callbacks: remembers when each verification's arrived."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+        self.runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        at = time.time()
+        data = json.loads(body)
+        if data.get("type") == "verification.verified":
+            self.received[data["data"]["id"]] = at
+        return web.Response(status=204)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", PORTAL_PORT).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+class Bench:
+    def __init__(self, work: Path, seconds: float, rates: list[int]) -> None:
+        self.work = work
+        self.seconds = seconds
+        self.rates = rates
+        self.next_caller = 1
+        self.portal = Portal()
+        self.gateway: subprocess.Popen[bytes] | None = None
+        self.store_path = work / "bench.sqlite3"
+        self._write_config()
+        self.settings = load_settings(self.config, environ={})
+        self.pbx = LocalPbx(self.settings, load_inventory(self.settings.inventory))
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        prompts = self.work / "prompts"
+        tone = b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 440 * i / 8000)))
+                        for i in range(8000))  # 1.0 s, like the ceiling in LAB-NOTES
+        for language in LANGUAGES:
+            for outcome in OUTCOMES:
+                path = prompts / language / f"{outcome}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with wave.open(str(path), "wb") as w:
+                    w.setnchannels(1)
+                    w.setsampwidth(2)
+                    w.setframerate(8000)
+                    w.writeframes(tone)
+        (self.work / "trunks.toml").write_text(
+            '[[trunks]]\nname = "carrier"\nmatch = ["127.0.0.1"]\ntrusted = true\n'
+            f'[[trunks.dids]]\nnumber = "{DID}"\nanswer_mode = "answer"\n'
+        )
+        self.config = self.work / "bench.toml"
+        self.config.write_text(f"""
+inventory = "trunks.toml"
+[asterisk]
+sip_port = 45060
+http_port = 48088
+ami_port = 45038
+rtp_start = 30000
+rtp_end = 39999
+app = "phone-auth-bench"
+[pbx]
+instance = "bench"
+[api]
+port = {API_PORT}
+max_wait = 300
+ops_tokens = ["bench-ops-token"]
+[[portals]]
+name = "bench"
+tokens = ["{TOKEN}"]
+callback_url = "http://127.0.0.1:{PORTAL_PORT}/hook"
+callback_secrets = ["{SECRET}"]
+callback_hosts = ["127.0.0.1"]
+[store]
+path = "{self.store_path}"
+[verification]
+default_ttl = 3600
+max_ttl = 3600
+[calls]
+prompts_dir = "{prompts}"
+[log]
+level = "info"
+format = "json"
+""")
+
+    def callers(self, n: int) -> list[str]:
+        first = self.next_caller
+        self.next_caller += n
+        return [f"0901{i:07d}" for i in range(first, first + n)]
+
+    # -- sipp -----------------------------------------------------------------------
+
+    async def sipp(self, rate: int, callers: list[str]) -> tuple[int, int, float]:
+        inf = self.work / "callers.csv"
+        inf.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
+        stat = self.work / "stat.csv"
+        stat.unlink(missing_ok=True)
+        a = self.settings.asterisk
+        bound = int(len(callers) / rate + 30)
+        args = [
+            "sipp", f"{a.host}:{a.sip_port}", "-sf", str(HERE / "load.xml"), "-inf", str(inf),
+            "-s", DID, "-r", str(rate), "-m", str(len(callers)), "-l", str(rate * 10),
+            "-i", "127.0.0.1", "-p", "45070", "-nostdin", "-recv_timeout", "10000",
+            "-timeout", f"{bound}s", "-timeout_error", "-trace_stat", "-stf", str(stat),
+            "-fd", "1", "-max_socket", "10000",
+        ]
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *args, cwd=self.work, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.wait_for(proc.wait(), bound + 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        elapsed = time.monotonic() - started
+        rows = stat.read_text().strip().splitlines() if stat.exists() else []
+        if len(rows) < 2:
+            return 0, len(callers), elapsed
+        header = rows[0].split(";")
+        last = rows[-1].split(";")
+        ok = int(last[header.index("SuccessfulCall(C)")])
+        failed = int(last[header.index("FailedCall(C)")])
+        # Calls sent over the whole run, not counting the tail of the last calls.
+        return ok, max(failed, len(callers) - ok), elapsed
+
+    async def measured_sipp(self, run: Run, app_pid: int, callers: list[str]) -> None:
+        ast_pid = self.pbx.pid() or 0
+        a0, p0, t0 = cpu_seconds(ast_pid), cpu_seconds(app_pid), time.monotonic()
+        run.ok, run.failed, _ = await self.sipp(run.rate, callers)
+        span = time.monotonic() - t0
+        run.asterisk_cpu = round(100 * (cpu_seconds(ast_pid) - a0) / span, 1)
+        run.app_cpu = round(100 * (cpu_seconds(app_pid) - p0) / span, 1)
+        # Calls per second achieved: completed calls over the time the offered load
+        # lasted (the last calls' 1 s prompt is not sending time).
+        run.seconds = run.calls / run.rate
+
+    # -- phases ---------------------------------------------------------------------
+
+    async def ceiling(self) -> list[Run]:
+        a = self.settings.asterisk
+        media = f"sound:/ivr/{self.settings.pbx.instance}/sounds/ja/verified"
+        app = subprocess.Popen(
+            [sys.executable, "-m", "bench.ceiling_app", a.ari_url, a.ari_user, a.ari_password,
+             a.app, media], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        assert app.stdout is not None
+        app.stdout.readline()  # "ready"
+        runs: list[Run] = []
+        try:
+            for rate in self.rates:
+                calls = int(rate * self.seconds)
+                run = Run("ceiling", rate, calls)
+                await self.measured_sipp(run, app.pid, self.callers(calls))
+                log(f"ceiling {rate}/s: {run.ok} ok, {run.failed} failed, "
+                    f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%")
+                runs.append(run)
+                await asyncio.sleep(3)  # let the last calls and channels clear
+                if run.failed_pct >= 0.5:
+                    break
+        finally:
+            app.send_signal(signal.SIGTERM)
+            app.wait(10)
+        return runs
+
+    def start_gateway(self, fresh: bool = True) -> None:
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
+        env = {**os.environ, "IVR_CONFIG": str(self.config)}
+        self.gateway_log = open(self.work / "gateway.log", "ab")  # noqa: SIM115
+        self.gateway = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], env=env,
+                                        stdout=self.gateway_log, stderr=self.gateway_log)
+
+    def stop_gateway(self) -> None:
+        if self.gateway is not None:
+            self.gateway.send_signal(signal.SIGTERM)
+            try:
+                self.gateway.wait(20)
+            except subprocess.TimeoutExpired:
+                self.gateway.kill()
+                self.gateway.wait()
+            self.gateway = None
+            self.gateway_log.close()
+
+    async def wait_ready(self, http: aiohttp.ClientSession) -> None:
+        for _ in range(300):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{API_PORT}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the gateway did not become ready; see gateway.log")
+
+    async def create(self, http: aiohttp.ClientSession, callers: list[str]) -> tuple[
+        list[str], float
+    ]:
+        """Create a verification per caller (16 at a time); ids and creates per second."""
+        ids: list[str] = [""] * len(callers)
+        queue = list(enumerate(callers))
+        started = time.monotonic()
+
+        async def worker() -> None:
+            while queue:
+                i, phone = queue.pop()
+                async with http.post(f"http://127.0.0.1:{API_PORT}/v1/verifications",
+                                     json={"phone_number": phone}) as resp:
+                    assert resp.status == 201, await resp.text()
+                    ids[i] = (await resp.json())["id"]
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+        return ids, len(callers) / (time.monotonic() - started)
+
+    def timings(self, since: float) -> dict[str, tuple[float, float]]:
+        """verification id -> (call started at Asterisk, committed), from the store."""
+        db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT verification_id, started_at, committed_at FROM calls"
+                " WHERE outcome = 'verified' AND started_at >= ? AND committed_at IS NOT NULL",
+                (since,),
+            ).fetchall()
+        finally:
+            db.close()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    async def gateway_runs(self, http: aiohttp.ClientSession, rates: list[int]) -> list[Run]:
+        runs: list[Run] = []
+        assert self.gateway is not None
+        for rate in rates:
+            calls = int(rate * self.seconds)
+            callers = self.callers(calls)
+            ids, creates = await self.create(http, callers)
+            run = Run("gateway", rate, calls, creates_per_s=round(creates, 1))
+            since = time.time()
+            await self.measured_sipp(run, self.gateway.pid, callers)
+            await asyncio.sleep(3)  # last calls end, last callbacks arrive
+            timings = self.timings(since - 1)
+            run.committed = pct([c - s for s, c in timings.values()])
+            run.callback = pct([self.portal.received[v] - s for v, (s, _) in timings.items()
+                                if v in self.portal.received])
+            run.callback["missing"] = sum(1 for v in ids if v not in self.portal.received)
+            log(f"gateway {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
+                f"{run.asterisk_cpu}%, gateway {run.app_cpu}%, committed p99 "
+                f"{run.committed['p99']} ms, callback p99 {run.callback['p99']} ms, "
+                f"creates {run.creates_per_s}/s")
+            runs.append(run)
+            if run.failed_pct >= 0.5:
+                break
+        return runs
+
+    async def long_polls(self, http: aiohttp.ClientSession, n: int, rate: int) -> dict[str, Any]:
+        callers = self.callers(n)
+        ids, _ = await self.create(http, callers)
+        woke: dict[str, float] = {}
+        conn = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(
+            connector=conn, headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=aiohttp.ClientTimeout(total=400),
+        ) as polls:
+
+            async def poll(vid: str) -> None:
+                async with polls.get(f"http://127.0.0.1:{API_PORT}/v1/verifications/{vid}",
+                                     params={"wait": "300"}) as resp:
+                    body = await resp.json()
+                    woke[vid] = time.time()
+                    assert body["status"] == "verified", body
+
+            tasks = [asyncio.create_task(poll(v)) for v in ids]
+            for _ in range(600):  # until the gateway holds them all
+                async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
+                    text = await resp.text()
+                waiting = next((float(line.split()[1]) for line in text.splitlines()
+                                if line.startswith("ivr_long_polls ")), 0.0)
+                if waiting >= n:
+                    break
+                await asyncio.sleep(0.1)
+            since = time.time()
+            ok, failed, _ = await self.sipp(rate, callers)
+            done, pending = await asyncio.wait(tasks, timeout=30)
+            for t in pending:
+                t.cancel()
+            timings = self.timings(since - 1)
+        wake = [woke[v] - c for v, (_, c) in timings.items() if v in woke]
+        result = {"polls": n, "rate": rate, "calls_ok": ok, "calls_failed": failed,
+                  "woken": len(woke), "wake": pct(wake)}
+        log(f"{n} long polls: {len(woke)} woken, wake-up p99 {result['wake']['p99']} ms")
+        return result
+
+    async def memory(self, http: aiohttp.ClientSession, pending: int, polls: int) -> dict[
+        str, Any
+    ]:
+        self.stop_gateway()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
+        store = SqliteStore(self.store_path)
+        await store.open()
+        await store.close()
+        now = time.time()
+        db = sqlite3.connect(self.store_path)
+        db.executemany(
+            "INSERT INTO verifications (id, phone_number, dial_number, status, created_at,"
+            " expires_at, portal) VALUES (?, ?, '+81355559001', 'pending', ?, ?, 'bench')",
+            ((f"vrf_mem{i:07d}", f"+8190{i:08d}", now, now + 3600) for i in range(pending)),
+        )
+        db.commit()
+        db.close()
+        self.start_gateway(fresh=False)
+        await self.wait_ready(http)
+        assert self.gateway is not None
+        idle = rss_kib(self.gateway.pid, "VmRSS")
+        conn = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(
+            connector=conn, headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=aiohttp.ClientTimeout(total=120),
+        ) as s:
+
+            async def poll(i: int) -> None:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with s.get(f"http://127.0.0.1:{API_PORT}/v1/verifications/"
+                                     f"vrf_mem{i:07d}", params={"wait": "60"}) as resp:
+                        await resp.read()
+
+            tasks = [asyncio.create_task(poll(i)) for i in range(polls)]
+            for _ in range(600):
+                async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
+                    text = await resp.text()
+                if any(line.startswith("ivr_long_polls ") and float(line.split()[1]) >= polls
+                       for line in text.splitlines()):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1)
+            peak = rss_kib(self.gateway.pid, "VmHWM")
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        result = {"pending": pending, "long_polls": polls, "idle_rss_mib": round(idle / 1024, 1),
+                  "peak_rss_mib": round(peak / 1024, 1)}
+        log(f"memory: {pending} pending, {polls} long polls: peak RSS "
+            f"{result['peak_rss_mib']} MiB (idle {result['idle_rss_mib']} MiB)")
+        return result
+
+    # -- all --------------------------------------------------------------------------
+
+    async def run(self, quick: bool) -> dict[str, Any]:
+        await asyncio.to_thread(self.pbx.up)
+        await self.portal.start()
+        results: dict[str, Any] = {"machine": machine(self.pbx)}
+        try:
+            ceiling = await self.ceiling()
+            best = max((r for r in ceiling if r.failed_pct < 0.5), key=lambda r: r.rate,
+                       default=ceiling[0])
+            self.start_gateway()
+            async with aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as http:
+                await self.wait_ready(http)
+                gateway = await self.gateway_runs(http, [r.rate for r in ceiling])
+                half = max(10, best.rate // 2)
+                half_run = next((r for r in gateway if r.rate == half), None)
+                if half_run is None:
+                    half_run = (await self.gateway_runs(http, [half]))[0]
+                    gateway.append(half_run)
+                polls = [await self.long_polls(http, 1000, min(200, best.rate))]
+                if not quick:
+                    polls.append(await self.long_polls(http, 10000, min(300, best.rate)))
+                memory = await self.memory(http, 10000 if quick else 100000,
+                                           1000 if quick else 10000)
+        finally:
+            self.stop_gateway()
+            await self.portal.stop()
+            await asyncio.to_thread(self.pbx.down)
+        results.update({
+            "ceiling": [asdict(r) | {"cps": round(r.cps, 1)} for r in ceiling],
+            "gateway": [asdict(r) | {"cps": round(r.cps, 1)} for r in gateway],
+            "ceiling_rate": best.rate,
+            "half_rate": half_run.rate,
+            "long_polls": polls,
+            "memory": memory,
+        })
+        return results
+
+
+def machine(pbx: LocalPbx) -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    status = pbx.status()
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release(), "asterisk": status.version,
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                                / 2**30, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def table(results: dict[str, Any]) -> str:
+    ceiling = {r["rate"]: r for r in results["ceiling"]}
+    lines = [
+        "rate/s | ceiling cps (fail%) | gateway cps (fail%) | ratio | committed p50/p99 ms "
+        "| callback p50/p99 ms | CPU ast/app (ceiling) | CPU ast/gw",
+    ]
+    for g in sorted(results["gateway"], key=lambda r: r["rate"]):
+        c = ceiling.get(g["rate"])
+        ratio = f"{g['cps'] / c['cps']:.2f}" if c and c["cps"] else "-"
+        cf = 100 * c["failed"] / max(1, c["calls"]) if c else 0
+        gf = 100 * g["failed"] / max(1, g["calls"])
+        lines.append(
+            f"{g['rate']:>6} | {(c['cps'] if c else 0):>8.1f} ({cf:.2f}%) | "
+            f"{g['cps']:>8.1f} ({gf:.2f}%) | {ratio:>5} | "
+            f"{g['committed']['p50']}/{g['committed']['p99']} | "
+            f"{g['callback']['p50']}/{g['callback']['p99']} | "
+            f"{c['asterisk_cpu'] if c else '-'}/{c['app_cpu'] if c else '-'} | "
+            f"{g['asterisk_cpu']}/{g['app_cpu']}"
+        )
+    for p in results["long_polls"]:
+        lines.append(f"long polls {p['polls']}: woken {p['woken']}, wake-up p50/p99 "
+                     f"{p['wake']['p50']}/{p['wake']['p99']} ms")
+    m = results["memory"]
+    lines.append(f"memory: {m['pending']} pending + {m['long_polls']} long polls: peak RSS "
+                 f"{m['peak_rss_mib']} MiB (idle {m['idle_rss_mib']} MiB)")
+    g_best = max((g for g in results["gateway"] if g["failed"] / max(1, g["calls"]) < 0.005),
+                 key=lambda g: g["cps"], default=None)
+    c_best = next(r for r in results["ceiling"] if r["rate"] == results["ceiling_rate"])
+    if g_best and c_best["cps"]:
+        lines.append(f"sustained: gateway {g_best['cps']:.1f} cps = "
+                     f"{g_best['cps'] / c_best['cps']:.2f} x ceiling {c_best['cps']:.1f} cps")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", default="100,200,300,400",
+                        help="call rates to try, rising (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="seconds of calls at each rate (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="skip the 10,000 long polls; 10,000 pending in the memory run")
+    parser.add_argument("--out", default=str(ROOT / "bench-results"))
+    args = parser.parse_args()
+    if shutil.which("sipp") is None:
+        print("bench: sipp is missing (make deps)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
+        bench = Bench(Path(tmp), args.seconds, [int(r) for r in args.rates.split(",")])
+        results = asyncio.run(bench.run(args.quick))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / time.strftime("%Y%m%d-%H%M%S.json")
+    path.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"bench: results in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
