@@ -554,7 +554,7 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="100,200,300,400",
+    parser.add_argument("--rates", default="100,200,300,400,500",
                         help="call rates to try, rising (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="seconds of calls at each rate (default: %(default)s)")

@@ -67,6 +67,8 @@ def create_app(
     metrics = Metrics()
     app[api.METRICS] = metrics
     sender = CallbackSender(store, settings.callbacks, settings.portals, metrics=metrics)
+    if isinstance(store, SqliteStore):
+        store.on_committed_events = sender.offer
     app[api.SENDER] = sender
     service = VerificationService(
         store, pool, settings.verification, policy, on_outbox=sender.kick, metrics=metrics

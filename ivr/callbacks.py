@@ -124,12 +124,21 @@ class CallbackSender:
         self.rng = rng or random.Random()
         self._kick = asyncio.Event()
         self._inflight: dict[str, str | None] = {}  # event id -> portal
+        # Event id -> attempts made, for events attempted lately (insertion-ordered).
+        self._recent: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
     def kick(self) -> None:
         """Something may be due now (a commit wrote to the outbox)."""
         self._kick.set()
+
+    def offer(self, events: list[OutboxEvent]) -> None:
+        """Events just committed: deliver them now if there is room (the fast path; the
+        outbox poll is the safety net for the rest, retries, and after a restart)."""
+        if self._session is None:
+            return
+        self._dispatch(events)
 
     async def run(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -166,8 +175,12 @@ class CallbackSender:
 
     async def _dispatch_due(self) -> None:
         due = await self.store.due_events(self.clock(), self.settings.per_portal)
+        # A row read before our last attempt on it was recorded is stale: skip it.
+        self._dispatch([e for e in due if e.attempts >= self._recent.get(e.id, 0)])
+
+    def _dispatch(self, events: list[OutboxEvent]) -> None:
         busy = Counter(self._inflight.values())
-        for event in due:
+        for event in events:
             if event.id in self._inflight:
                 continue
             if busy[event.portal] >= self.settings.per_portal:
@@ -189,6 +202,9 @@ class CallbackSender:
             log.exception("callback_attempt_crashed", event_id=event.id)
         finally:
             self._inflight.pop(event.id, None)
+            self._recent[event.id] = event.attempts + 1
+            if len(self._recent) > 10000:
+                self._recent.pop(next(iter(self._recent)))
             self.kick()
 
     def _target(self, event: OutboxEvent) -> tuple[str | None, PortalSettings | None]:

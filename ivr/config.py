@@ -198,8 +198,8 @@ class CallbacksSettings:
 
     timeout: float = 5.0  # one attempt
     max_age: float = 86400.0  # retry until an event is this old, then mark it failed
-    concurrency: int = 32  # deliveries in flight in all
-    per_portal: int = 4  # in flight to one portal: a dead portal cannot hold every slot
+    concurrency: int = 64  # deliveries in flight in all
+    per_portal: int = 16  # in flight to one portal: a dead portal cannot hold every slot
     backoff_base: float = 1.0
     backoff_max: float = 600.0
 

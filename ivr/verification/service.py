@@ -43,7 +43,9 @@ class VerificationService:
         self.policy = policy
         self.clock = clock
         self.rng = rng or Random()
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # Long polls waiting per verification; woken with the changed verification (or
+        # None when the caller must read it), so 10,000 woken polls cost no store reads.
+        self._waiters: dict[str, list[asyncio.Future[Verification | None]]] = {}
         self._kick = asyncio.Event()
         self._next_due: float | None = None
         # Called after every commit that wrote a callback event (wakes the sender).
@@ -88,7 +90,7 @@ class VerificationService:
         )
         created = await self.store.create_verification(req, self.pool, self.clock(), self.rng)
         for old in created.superseded:
-            self.notify(old.id)
+            self.notify(old.id, old)
         if created.superseded:
             self.on_outbox()
         if not created.replayed:
@@ -112,16 +114,17 @@ class VerificationService:
 
     async def wait(self, verification_id: str, timeout: float) -> Verification:
         """The verification once it is no longer pending, or as it is after ``timeout``."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Verification | None] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(verification_id, [])
         waiters.append(fut)  # registered before reading: a change in between still wakes us
         try:
             v = await self.get(verification_id)
             if v.status.terminal or timeout <= 0:
                 return v
+            changed = None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(fut, timeout)
-            return await self.get(verification_id)
+                changed = await asyncio.wait_for(fut, timeout)
+            return changed if changed is not None else await self.get(verification_id)
         finally:
             with contextlib.suppress(ValueError):
                 waiters.remove(fut)
@@ -131,16 +134,19 @@ class VerificationService:
     async def cancel(self, verification_id: str) -> Verification:
         try:
             v = await self.store.cancel_verification(verification_id, self.clock(), "cancelled")
-        finally:
-            self.notify(verification_id)
+        except Exception:
+            self.notify(verification_id)  # it may have been committed as expired
             self.on_outbox()
+            raise
+        self.notify(verification_id, v)
+        self.on_outbox()
         log.info("verification_cancelled", verification_id=v.id)
         return v
 
-    def notify(self, verification_id: str) -> None:
+    def notify(self, verification_id: str, changed: Verification | None = None) -> None:
         for fut in self._waiters.pop(verification_id, ()):
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(changed)
 
     @property
     def waiting(self) -> int:
@@ -153,7 +159,7 @@ class VerificationService:
     ) -> tuple[CallRecord, Verification | None]:
         record, verified = await self.store.match_call(call, caller_e164, caller_raw, self.clock())
         if record.verification_id is not None:
-            self.notify(record.verification_id)
+            self.notify(record.verification_id, verified)
             self.on_outbox()
         return record, verified
 
@@ -168,7 +174,7 @@ class VerificationService:
                 if due is not None and due <= now:
                     for v in await self.store.expire_due(now):
                         log.info("verification_expired", verification_id=v.id)
-                        self.notify(v.id)
+                        self.notify(v.id, v)
                     self.on_outbox()
                     continue
                 self._next_due = due
