@@ -32,13 +32,13 @@ unit: deps
 	$(VENV)/bin/pytest tests/unit tests/api $(PYTEST_ARGS)
 
 lint: deps
-	$(VENV)/bin/ruff check ivr tests
-	$(VENV)/bin/ruff format --check ivr tests
+	$(VENV)/bin/ruff check ivr tests bench
+	$(VENV)/bin/ruff format --check ivr tests bench
 	$(VENV)/bin/mypy
 
 fmt: deps
-	$(VENV)/bin/ruff format ivr tests
-	$(VENV)/bin/ruff check --fix ivr tests
+	$(VENV)/bin/ruff format ivr tests bench
+	$(VENV)/bin/ruff check --fix ivr tests bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -72,8 +72,7 @@ def pct(values: list[float]) -> dict[str, float | None]:
     def q(p: float) -> float:
         return round(xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))], 2)
 
-    return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 2),
-            "n": len(xs)}
+    return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 2), "n": len(xs)}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -158,8 +157,10 @@ class Bench:
 
     def _write_config(self) -> None:
         prompts = self.work / "prompts"
-        tone = b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 440 * i / 8000)))
-                        for i in range(8000))  # 1.0 s, like the ceiling in LAB-NOTES
+        tone = b"".join(
+            struct.pack("<h", int(6000 * math.sin(2 * math.pi * 440 * i / 8000)))
+            for i in range(8000)
+        )  # 1.0 s, like the ceiling in LAB-NOTES
         for language in LANGUAGES:
             for outcome in OUTCOMES:
                 path = prompts / language / f"{outcome}.wav"
@@ -222,16 +223,45 @@ format = "json"
         a = self.settings.asterisk
         bound = int(len(callers) / rate + 30)
         args = [
-            "sipp", f"{a.host}:{a.sip_port}", "-sf", str(HERE / "load.xml"), "-inf", str(inf),
-            "-s", DID, "-r", str(rate), "-m", str(len(callers)), "-l", str(rate * 10),
-            "-i", "127.0.0.1", "-p", "45070", "-nostdin", "-recv_timeout", "10000",
-            "-timeout", f"{bound}s", "-timeout_error", "-trace_stat", "-stf", str(stat),
-            "-fd", "1", "-max_socket", "10000",
+            "sipp",
+            f"{a.host}:{a.sip_port}",
+            "-sf",
+            str(HERE / "load.xml"),
+            "-inf",
+            str(inf),
+            "-s",
+            DID,
+            "-r",
+            str(rate),
+            "-m",
+            str(len(callers)),
+            "-l",
+            str(rate * 10),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "45070",
+            "-nostdin",
+            "-recv_timeout",
+            "10000",
+            "-timeout",
+            f"{bound}s",
+            "-timeout_error",
+            "-trace_stat",
+            "-stf",
+            str(stat),
+            "-fd",
+            "1",
+            "-max_socket",
+            "10000",
         ]
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
-            *args, cwd=self.work, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            *args,
+            cwd=self.work,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             await asyncio.wait_for(proc.wait(), bound + 15)
@@ -266,8 +296,19 @@ format = "json"
         a = self.settings.asterisk
         media = f"sound:/ivr/{self.settings.pbx.instance}/sounds/ja/verified"
         app = subprocess.Popen(
-            [sys.executable, "-m", "bench.ceiling_app", a.ari_url, a.ari_user, a.ari_password,
-             a.app, media], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "bench.ceiling_app",
+                a.ari_url,
+                a.ari_user,
+                a.ari_password,
+                a.app,
+                media,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         assert app.stdout is not None
         app.stdout.readline()  # "ready"
@@ -277,8 +318,10 @@ format = "json"
                 calls = int(rate * self.seconds)
                 run = Run("ceiling", rate, calls)
                 await self.measured_sipp(run, app.pid, self.callers(calls))
-                log(f"ceiling {rate}/s: {run.ok} ok, {run.failed} failed, "
-                    f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%")
+                log(
+                    f"ceiling {rate}/s: {run.ok} ok, {run.failed} failed, "
+                    f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%"
+                )
                 runs.append(run)
                 await asyncio.sleep(3)  # let the last calls and channels clear
                 if run.failed_pct >= 0.5:
@@ -293,9 +336,13 @@ format = "json"
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
         env = {**os.environ, "IVR_CONFIG": str(self.config)}
-        self.gateway_log = open(self.work / "gateway.log", "ab")  # noqa: SIM115
-        self.gateway = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], env=env,
-                                        stdout=self.gateway_log, stderr=self.gateway_log)
+        self.gateway_log = open(self.work / "gateway.log", "ab")
+        self.gateway = subprocess.Popen(
+            [sys.executable, "-m", "ivr", "serve"],
+            env=env,
+            stdout=self.gateway_log,
+            stderr=self.gateway_log,
+        )
 
     def stop_gateway(self) -> None:
         if self.gateway is not None:
@@ -317,9 +364,9 @@ format = "json"
             await asyncio.sleep(0.1)
         raise RuntimeError("the gateway did not become ready; see gateway.log")
 
-    async def create(self, http: aiohttp.ClientSession, callers: list[str]) -> tuple[
-        list[str], float
-    ]:
+    async def create(
+        self, http: aiohttp.ClientSession, callers: list[str]
+    ) -> tuple[list[str], float]:
         """Create a verification per caller (16 at a time); ids and creates per second."""
         ids: list[str] = [""] * len(callers)
         queue = list(enumerate(callers))
@@ -328,8 +375,9 @@ format = "json"
         async def worker() -> None:
             while queue:
                 i, phone = queue.pop()
-                async with http.post(f"http://127.0.0.1:{API_PORT}/v1/verifications",
-                                     json={"phone_number": phone}) as resp:
+                async with http.post(
+                    f"http://127.0.0.1:{API_PORT}/v1/verifications", json={"phone_number": phone}
+                ) as resp:
                     assert resp.status == 201, await resp.text()
                     ids[i] = (await resp.json())["id"]
 
@@ -362,13 +410,20 @@ format = "json"
             await asyncio.sleep(3)  # last calls end, last callbacks arrive
             timings = self.timings(since - 1)
             run.committed = pct([c - s for s, c in timings.values()])
-            run.callback = pct([self.portal.received[v] - s for v, (s, _) in timings.items()
-                                if v in self.portal.received])
+            run.callback = pct(
+                [
+                    self.portal.received[v] - s
+                    for v, (s, _) in timings.items()
+                    if v in self.portal.received
+                ]
+            )
             run.callback["missing"] = sum(1 for v in ids if v not in self.portal.received)
-            log(f"gateway {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
+            log(
+                f"gateway {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
                 f"{run.asterisk_cpu}%, gateway {run.app_cpu}%, committed p99 "
                 f"{run.committed['p99']} ms, callback p99 {run.callback['p99']} ms, "
-                f"creates {run.creates_per_s}/s")
+                f"creates {run.creates_per_s}/s"
+            )
             runs.append(run)
             if run.failed_pct >= 0.5:
                 break
@@ -380,13 +435,15 @@ format = "json"
         woke: dict[str, float] = {}
         conn = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(
-            connector=conn, headers={"Authorization": f"Bearer {TOKEN}"},
+            connector=conn,
+            headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=aiohttp.ClientTimeout(total=400),
         ) as polls:
 
             async def poll(vid: str) -> None:
-                async with polls.get(f"http://127.0.0.1:{API_PORT}/v1/verifications/{vid}",
-                                     params={"wait": "300"}) as resp:
+                async with polls.get(
+                    f"http://127.0.0.1:{API_PORT}/v1/verifications/{vid}", params={"wait": "300"}
+                ) as resp:
                     body = await resp.json()
                     woke[vid] = time.time()
                     assert body["status"] == "verified", body
@@ -395,26 +452,36 @@ format = "json"
             for _ in range(600):  # until the gateway holds them all
                 async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
                     text = await resp.text()
-                waiting = next((float(line.split()[1]) for line in text.splitlines()
-                                if line.startswith("ivr_long_polls ")), 0.0)
+                waiting = next(
+                    (
+                        float(line.split()[1])
+                        for line in text.splitlines()
+                        if line.startswith("ivr_long_polls ")
+                    ),
+                    0.0,
+                )
                 if waiting >= n:
                     break
                 await asyncio.sleep(0.1)
             since = time.time()
             ok, failed, _ = await self.sipp(rate, callers)
-            done, pending = await asyncio.wait(tasks, timeout=30)
+            _, pending = await asyncio.wait(tasks, timeout=30)
             for t in pending:
                 t.cancel()
             timings = self.timings(since - 1)
         wake = [woke[v] - c for v, (_, c) in timings.items() if v in woke]
-        result = {"polls": n, "rate": rate, "calls_ok": ok, "calls_failed": failed,
-                  "woken": len(woke), "wake": pct(wake)}
+        result = {
+            "polls": n,
+            "rate": rate,
+            "calls_ok": ok,
+            "calls_failed": failed,
+            "woken": len(woke),
+            "wake": pct(wake),
+        }
         log(f"{n} long polls: {len(woke)} woken, wake-up p99 {result['wake']['p99']} ms")
         return result
 
-    async def memory(self, http: aiohttp.ClientSession, pending: int, polls: int) -> dict[
-        str, Any
-    ]:
+    async def memory(self, http: aiohttp.ClientSession, pending: int, polls: int) -> dict[str, Any]:
         self.stop_gateway()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
@@ -436,22 +503,27 @@ format = "json"
         idle = rss_kib(self.gateway.pid, "VmRSS")
         conn = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(
-            connector=conn, headers={"Authorization": f"Bearer {TOKEN}"},
+            connector=conn,
+            headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=aiohttp.ClientTimeout(total=120),
         ) as s:
 
             async def poll(i: int) -> None:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with s.get(f"http://127.0.0.1:{API_PORT}/v1/verifications/"
-                                     f"vrf_mem{i:07d}", params={"wait": "60"}) as resp:
+                    async with s.get(
+                        f"http://127.0.0.1:{API_PORT}/v1/verifications/vrf_mem{i:07d}",
+                        params={"wait": "60"},
+                    ) as resp:
                         await resp.read()
 
             tasks = [asyncio.create_task(poll(i)) for i in range(polls)]
             for _ in range(600):
                 async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
                     text = await resp.text()
-                if any(line.startswith("ivr_long_polls ") and float(line.split()[1]) >= polls
-                       for line in text.splitlines()):
+                if any(
+                    line.startswith("ivr_long_polls ") and float(line.split()[1]) >= polls
+                    for line in text.splitlines()
+                ):
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1)
@@ -459,10 +531,16 @@ format = "json"
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        result = {"pending": pending, "long_polls": polls, "idle_rss_mib": round(idle / 1024, 1),
-                  "peak_rss_mib": round(peak / 1024, 1)}
-        log(f"memory: {pending} pending, {polls} long polls: peak RSS "
-            f"{result['peak_rss_mib']} MiB (idle {result['idle_rss_mib']} MiB)")
+        result = {
+            "pending": pending,
+            "long_polls": polls,
+            "idle_rss_mib": round(idle / 1024, 1),
+            "peak_rss_mib": round(peak / 1024, 1),
+        }
+        log(
+            f"memory: {pending} pending, {polls} long polls: peak RSS "
+            f"{result['peak_rss_mib']} MiB (idle {result['idle_rss_mib']} MiB)"
+        )
         return result
 
     # -- all --------------------------------------------------------------------------
@@ -473,12 +551,11 @@ format = "json"
         results: dict[str, Any] = {"machine": machine(self.pbx)}
         try:
             ceiling = await self.ceiling()
-            best = max((r for r in ceiling if r.failed_pct < 0.5), key=lambda r: r.rate,
-                       default=ceiling[0])
+            best = max(
+                (r for r in ceiling if r.failed_pct < 0.5), key=lambda r: r.rate, default=ceiling[0]
+            )
             self.start_gateway()
-            async with aiohttp.ClientSession(
-                headers={"Authorization": f"Bearer {TOKEN}"}
-            ) as http:
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                 await self.wait_ready(http)
                 gateway = await self.gateway_runs(http, [r.rate for r in ceiling])
                 half = max(10, best.rate // 2)
@@ -489,33 +566,45 @@ format = "json"
                 polls = [await self.long_polls(http, 1000, min(200, best.rate))]
                 if not quick:
                     polls.append(await self.long_polls(http, 10000, min(300, best.rate)))
-                memory = await self.memory(http, 10000 if quick else 100000,
-                                           1000 if quick else 10000)
+                memory = await self.memory(
+                    http, 10000 if quick else 100000, 1000 if quick else 10000
+                )
         finally:
             self.stop_gateway()
             await self.portal.stop()
             await asyncio.to_thread(self.pbx.down)
-        results.update({
-            "ceiling": [asdict(r) | {"cps": round(r.cps, 1)} for r in ceiling],
-            "gateway": [asdict(r) | {"cps": round(r.cps, 1)} for r in gateway],
-            "ceiling_rate": best.rate,
-            "half_rate": half_run.rate,
-            "long_polls": polls,
-            "memory": memory,
-        })
+        results.update(
+            {
+                "ceiling": [asdict(r) | {"cps": round(r.cps, 1)} for r in ceiling],
+                "gateway": [asdict(r) | {"cps": round(r.cps, 1)} for r in gateway],
+                "ceiling_rate": best.rate,
+                "half_rate": half_run.rate,
+                "long_polls": polls,
+                "memory": memory,
+            }
+        )
         return results
 
 
 def machine(pbx: LocalPbx) -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     status = pbx.status()
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "kernel": platform.release(), "asterisk": status.version,
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                / 2**30, 1),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "asterisk": status.version,
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
 
 
 def table(results: dict[str, Any]) -> str:
@@ -538,28 +627,47 @@ def table(results: dict[str, Any]) -> str:
             f"{g['asterisk_cpu']}/{g['app_cpu']}"
         )
     for p in results["long_polls"]:
-        lines.append(f"long polls {p['polls']}: woken {p['woken']}, wake-up p50/p99 "
-                     f"{p['wake']['p50']}/{p['wake']['p99']} ms")
+        lines.append(
+            f"long polls {p['polls']}: woken {p['woken']}, wake-up p50/p99 "
+            f"{p['wake']['p50']}/{p['wake']['p99']} ms"
+        )
     m = results["memory"]
-    lines.append(f"memory: {m['pending']} pending + {m['long_polls']} long polls: peak RSS "
-                 f"{m['peak_rss_mib']} MiB (idle {m['idle_rss_mib']} MiB)")
-    g_best = max((g for g in results["gateway"] if g["failed"] / max(1, g["calls"]) < 0.005),
-                 key=lambda g: g["cps"], default=None)
+    lines.append(
+        f"memory: {m['pending']} pending + {m['long_polls']} long polls: peak RSS "
+        f"{m['peak_rss_mib']} MiB (idle {m['idle_rss_mib']} MiB)"
+    )
+    g_best = max(
+        (g for g in results["gateway"] if g["failed"] / max(1, g["calls"]) < 0.005),
+        key=lambda g: g["cps"],
+        default=None,
+    )
     c_best = next(r for r in results["ceiling"] if r["rate"] == results["ceiling_rate"])
     if g_best and c_best["cps"]:
-        lines.append(f"sustained: gateway {g_best['cps']:.1f} cps = "
-                     f"{g_best['cps'] / c_best['cps']:.2f} x ceiling {c_best['cps']:.1f} cps")
+        lines.append(
+            f"sustained: gateway {g_best['cps']:.1f} cps = "
+            f"{g_best['cps'] / c_best['cps']:.2f} x ceiling {c_best['cps']:.1f} cps"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="100,200,300,400,500",
-                        help="call rates to try, rising (default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=10.0,
-                        help="seconds of calls at each rate (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="skip the 10,000 long polls; 10,000 pending in the memory run")
+    parser.add_argument(
+        "--rates",
+        default="100,200,300,400,500",
+        help="call rates to try, rising (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="seconds of calls at each rate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the 10,000 long polls; 10,000 pending in the memory run",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     args = parser.parse_args()
     if shutil.which("sipp") is None:

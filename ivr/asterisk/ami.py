@@ -56,6 +56,10 @@ class AmiClient:
             ping_delay=5,
             ping_interval=5,
             reconnect_timeout=2,
+            # Only the "system" class (ContactStatus, Registry, FullyBooted, Reload...):
+            # with all events on, Asterisk sends dozens per call (Newchannel, VarSet,
+            # Newexten, ...) that cost it and us CPU on the busiest path for nothing.
+            events="system",
             on_login=self._on_login,
             on_disconnect=self._on_disconnect,
             log=quiet,

@@ -28,8 +28,9 @@ async def test_concurrent_writes_commit_together_and_fail_alone(tmp_path: Path) 
         store.create_verification(req(f"+8190000000{i:02d}"), POOL, 1000.0, Random(i))
         for i in range(1, 51)
     ]
-    jobs.append(store.create_verification(req("+819000000000", "k", "b"), POOL, 1000.0,
-                                          Random(0)))  # same key, other body
+    jobs.append(
+        store.create_verification(req("+819000000000", "k", "b"), POOL, 1000.0, Random(0))
+    )  # same key, other body
     results = await asyncio.gather(*jobs, return_exceptions=True)
     assert isinstance(results[-1], IdempotencyConflict)
     assert all(not isinstance(r, BaseException) for r in results[:-1])
