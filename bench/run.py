@@ -101,6 +101,9 @@ class Run:
     asterisk_cpu: float = 0.0  # percent of one core
     app_cpu: float = 0.0
     committed: dict[str, Any] = field(default_factory=dict)
+    # committed latency split: INVITE -> StasisStart read by the gateway (Asterisk and
+    # the socket), StasisStart -> committed (the gateway), from the gateway's log.
+    split: dict[str, Any] = field(default_factory=dict)
     callback: dict[str, Any] = field(default_factory=dict)
     creates_per_s: float | None = None
 
@@ -397,6 +400,18 @@ format = "json"
             db.close()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def split_latency(self, ids: set[str]) -> dict[str, Any]:
+        stasis, commit = [], []
+        with contextlib.suppress(OSError):
+            for line in (self.work / "gateway.log").read_text().splitlines():
+                if '"call_decided"' not in line:
+                    continue
+                entry = json.loads(line)
+                if entry.get("verification_id") in ids:
+                    stasis.append(entry["stasis_ms"] / 1000)
+                    commit.append(entry["commit_ms"] / 1000)
+        return {"asterisk_to_gateway": pct(stasis), "gateway_to_commit": pct(commit)}
+
     async def gateway_runs(self, http: aiohttp.ClientSession, rates: list[int]) -> list[Run]:
         runs: list[Run] = []
         assert self.gateway is not None
@@ -418,11 +433,14 @@ format = "json"
                 ]
             )
             run.callback["missing"] = sum(1 for v in ids if v not in self.portal.received)
+            run.split = self.split_latency(set(ids))
             log(
                 f"gateway {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
                 f"{run.asterisk_cpu}%, gateway {run.app_cpu}%, committed p99 "
-                f"{run.committed['p99']} ms, callback p99 {run.callback['p99']} ms, "
-                f"creates {run.creates_per_s}/s"
+                f"{run.committed['p99']} ms (asterisk->gateway p99 "
+                f"{run.split['asterisk_to_gateway']['p99']} ms, gateway->commit p99 "
+                f"{run.split['gateway_to_commit']['p99']} ms), callback p99 "
+                f"{run.callback['p99']} ms, creates {run.creates_per_s}/s"
             )
             runs.append(run)
             if run.failed_pct >= 0.5:
@@ -563,9 +581,10 @@ format = "json"
                 if half_run is None:
                     half_run = (await self.gateway_runs(http, [half]))[0]
                     gateway.append(half_run)
-                polls = [await self.long_polls(http, 1000, min(200, best.rate))]
+                # Woken by calls at half the ceiling rate, like the latency targets.
+                polls = [await self.long_polls(http, 1000, half)]
                 if not quick:
-                    polls.append(await self.long_polls(http, 10000, min(300, best.rate)))
+                    polls.append(await self.long_polls(http, 10000, half))
                 memory = await self.memory(
                     http, 10000 if quick else 100000, 1000 if quick else 10000
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -67,11 +67,13 @@ def create_app(
     metrics = Metrics()
     app[api.METRICS] = metrics
     sender = CallbackSender(store, settings.callbacks, settings.portals, metrics=metrics)
+    on_outbox: Callable[[], None] | None = sender.kick  # no commit hook: poll on a kick
     if isinstance(store, SqliteStore):
         store.on_committed_events = sender.offer
+        on_outbox = None
     app[api.SENDER] = sender
     service = VerificationService(
-        store, pool, settings.verification, policy, on_outbox=sender.kick, metrics=metrics
+        store, pool, settings.verification, policy, on_outbox=on_outbox, metrics=metrics
     )
     app[api.SERVICE] = service
     call_policy = call_policy or CallPolicy.from_settings(settings)

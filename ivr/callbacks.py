@@ -126,6 +126,7 @@ class CallbackSender:
         self._inflight: dict[str, str | None] = {}  # event id -> portal
         # Event id -> attempts made, for events attempted lately (insertion-ordered).
         self._recent: dict[str, int] = {}
+        self._backlog = False  # an offered or due event found no free slot
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -138,7 +139,8 @@ class CallbackSender:
         outbox poll is the safety net for the rest, retries, and after a restart)."""
         if self._session is None:
             return
-        self._dispatch(events)
+        if self._dispatch(events):
+            self.kick()
 
     async def run(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -178,24 +180,29 @@ class CallbackSender:
         # A row read before our last attempt on it was recorded is stale: skip it.
         self._dispatch([e for e in due if e.attempts >= self._recent.get(e.id, 0)])
 
-    def _dispatch(self, events: list[OutboxEvent]) -> None:
+    def _dispatch(self, events: list[OutboxEvent]) -> bool:
+        """Start what there is room for; True if something had to wait for a slot."""
         busy = Counter(self._inflight.values())
         for event in events:
             if event.id in self._inflight:
                 continue
-            if busy[event.portal] >= self.settings.per_portal:
+            if (
+                busy[event.portal] >= self.settings.per_portal
+                or len(self._inflight) >= self.settings.concurrency
+            ):
+                self._backlog = True
                 continue
-            if len(self._inflight) >= self.settings.concurrency:
-                break
             busy[event.portal] += 1
             self._inflight[event.id] = event.portal
             task = asyncio.create_task(self._deliver(event), name=f"callback-{event.id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        return self._backlog
 
     async def _deliver(self, event: OutboxEvent) -> None:
+        retry = True
         try:
-            await self._attempt(event)
+            retry = await self._attempt(event) == "pending"
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -205,14 +212,19 @@ class CallbackSender:
             self._recent[event.id] = event.attempts + 1
             if len(self._recent) > 10000:
                 self._recent.pop(next(iter(self._recent)))
-            self.kick()
+            # Wake the poll only when it has work: a retry to schedule, or events that
+            # waited for this slot. A delivered event needs no store read at all.
+            if retry or self._backlog:
+                self._backlog = False
+                self.kick()
 
     def _target(self, event: OutboxEvent) -> tuple[str | None, PortalSettings | None]:
         portal = self.portals.get(event.portal or "")
         url = event.callback_url or (portal.callback_url if portal else "") or None
         return url, portal
 
-    async def _attempt(self, event: OutboxEvent) -> None:
+    async def _attempt(self, event: OutboxEvent) -> str:
+        """One delivery attempt; returns the event's new status."""
         assert self._session is not None
         url, portal = self._target(event)
         now = self.clock()
@@ -221,14 +233,14 @@ class CallbackSender:
                 event.id, "no_url", event.attempts, now, "no callback_url and no portal default"
             )
             self.metrics.callbacks.labels(event.portal or "-", "no_url").inc()
-            return
+            return "no_url"
         host = urlsplit(url).hostname
         if host not in portal.callback_hosts:  # the allow-list may have changed since
             await self.store.record_attempt(
                 event.id, "failed", event.attempts, now, f"host {host} is not in callback_hosts"
             )
             self.metrics.callbacks.labels(portal.name, "refused").inc()
-            return
+            return "failed"
         body = event.payload.encode()
         timestamp = int(now)
         headers = {
@@ -287,3 +299,4 @@ class CallbackSender:
             if decision.status == "pending"
             else None,
         )
+        return decision.status

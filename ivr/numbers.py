@@ -11,6 +11,7 @@ No I/O here: this module is called on every API request and every call.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -265,6 +266,19 @@ def _verdict(
 def check(text: str, policy: NumberPolicy | None = None) -> NumberCheck:
     """Normalise ``text`` and decide whether it may authenticate. Never raises."""
     policy = policy or NumberPolicy()
+    if not isinstance(text, str) or len(text) > _MAX_INPUT:
+        return _check(text, policy)
+    return _check_cached(text, policy)
+
+
+# phonenumbers' parse and validation cost tens of microseconds, and callers and portals
+# present the same numbers again and again: the verdicts are pure, so keep recent ones.
+@functools.lru_cache(maxsize=8192)
+def _check_cached(text: str, policy: NumberPolicy) -> NumberCheck:
+    return _check(text, policy)
+
+
+def _check(text: str, policy: NumberPolicy) -> NumberCheck:
     try:
         e164 = normalize(text)
     except InvalidNumber as exc:

@@ -60,6 +60,7 @@ class CallPolicy:
 @dataclass
 class _Call:
     channel_id: str
+    received_at: float = field(default_factory=time.time)  # StasisStart read off the socket
     gone: asyncio.Event = field(default_factory=asyncio.Event)
     playbacks: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
@@ -223,7 +224,10 @@ class CallController:
                 caller=record.caller_masked,
                 absence=record.absence,
                 answer_mode=mode,
-                commit_ms=round((committed_at - started_at) * 1000, 1),
+                # From the INVITE at Asterisk to StasisStart read here (Asterisk's part),
+                # and from there to the outcome durably stored (ours).
+                stasis_ms=round((call.received_at - started_at) * 1000, 1),
+                commit_ms=round((committed_at - call.received_at) * 1000, 1),
                 **structlog_ctx,
             )
         except Exception:

@@ -185,3 +185,24 @@ async def test_gateway_reconnects_after_asterisk_restarts(
     v = await gw.create("09012349999")
     await call("0355550001", caller="09012349999")
     assert (await gw.get(v["id"]))["status"] == "verified"
+
+
+async def test_gateway_notices_a_frozen_asterisk_and_recovers(
+    pbx: LocalPbx, make_gateway: MakeGateway, call: Call
+) -> None:
+    gw = await make_gateway(dids=["0355550001"], short=True)
+    pid = pbx.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # frozen: the socket stays open, only the heartbeat tells
+    try:
+        for _ in range(100):
+            if (await gw.client.get("/readyz")).status == 503:
+                break
+            await asyncio.sleep(0.1)
+        assert (await gw.client.get("/readyz")).status == 503
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await asyncio.wait_for(gw.parts.ari.connected.wait(), 20)
+    v = await gw.create("09012348888")
+    await call("0355550001", caller="09012348888")
+    assert (await gw.get(v["id"]))["status"] == "verified"
