@@ -164,6 +164,8 @@ class TrunkMonitor:
                 return
 
     def on_event(self, event: AmiEvent) -> None:
+        if not self.ami.connected:
+            return  # FullyBooted comes before our login completes; the login refreshes
         kind = event.get("Event")
         if kind in ("Registry", "FullyBooted", "Reload"):
             # Registry events name the registrar URI, not our registration object:
