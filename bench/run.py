@@ -31,12 +31,10 @@ import platform
 import shutil
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +44,7 @@ from aiohttp import web
 
 from ivr.asterisk.pbx import LocalPbx
 from ivr.config import load_settings
-from ivr.prompts import LANGUAGES, OUTCOMES
+from ivr.prompts import write_tones
 from ivr.store.sqlite import SqliteStore
 from ivr.trunks import load_inventory
 
@@ -159,20 +157,8 @@ class Bench:
     # -- set-up ---------------------------------------------------------------------
 
     def _write_config(self) -> None:
-        prompts = self.work / "prompts"
-        tone = b"".join(
-            struct.pack("<h", int(6000 * math.sin(2 * math.pi * 440 * i / 8000)))
-            for i in range(8000)
-        )  # 1.0 s, like the ceiling in LAB-NOTES
-        for language in LANGUAGES:
-            for outcome in OUTCOMES:
-                path = prompts / language / f"{outcome}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with wave.open(str(path), "wb") as w:
-                    w.setnchannels(1)
-                    w.setsampwidth(2)
-                    w.setframerate(8000)
-                    w.writeframes(tone)
+        # 1.0 s, like the ceiling in LAB-NOTES.
+        prompts = write_tones(self.work / "prompts", 1.0)
         (self.work / "trunks.toml").write_text(
             '[[trunks]]\nname = "carrier"\nmatch = ["127.0.0.1"]\ntrusted = true\n'
             f'[[trunks.dids]]\nnumber = "{DID}"\nanswer_mode = "answer"\n'
@@ -447,6 +433,23 @@ format = "json"
                 break
         return runs
 
+    async def wait_for_polls(self, http: aiohttp.ClientSession, n: int) -> None:
+        """Until the gateway holds ``n`` long polls (its ivr_long_polls gauge)."""
+        for _ in range(600):
+            async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
+                text = await resp.text()
+            waiting = next(
+                (
+                    float(line.split()[1])
+                    for line in text.splitlines()
+                    if line.startswith("ivr_long_polls ")
+                ),
+                0.0,
+            )
+            if waiting >= n:
+                return
+            await asyncio.sleep(0.1)
+
     async def long_polls(self, http: aiohttp.ClientSession, n: int, rate: int) -> dict[str, Any]:
         callers = self.callers(n)
         ids, _ = await self.create(http, callers)
@@ -467,20 +470,7 @@ format = "json"
                     assert body["status"] == "verified", body
 
             tasks = [asyncio.create_task(poll(v)) for v in ids]
-            for _ in range(600):  # until the gateway holds them all
-                async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
-                    text = await resp.text()
-                waiting = next(
-                    (
-                        float(line.split()[1])
-                        for line in text.splitlines()
-                        if line.startswith("ivr_long_polls ")
-                    ),
-                    0.0,
-                )
-                if waiting >= n:
-                    break
-                await asyncio.sleep(0.1)
+            await self.wait_for_polls(http, n)
             since = time.time()
             ok, failed, _ = await self.sipp(rate, callers)
             _, pending = await asyncio.wait(tasks, timeout=30)
@@ -535,15 +525,7 @@ format = "json"
                         await resp.read()
 
             tasks = [asyncio.create_task(poll(i)) for i in range(polls)]
-            for _ in range(600):
-                async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
-                    text = await resp.text()
-                if any(
-                    line.startswith("ivr_long_polls ") and float(line.split()[1]) >= polls
-                    for line in text.splitlines()
-                ):
-                    break
-                await asyncio.sleep(0.1)
+            await self.wait_for_polls(http, polls)
             await asyncio.sleep(1)
             peak = rss_kib(self.gateway.pid, "VmHWM")
             for t in tasks:

@@ -11,7 +11,9 @@ sox, without dither so the same text gives the same bytes). Operators can point
 
 from __future__ import annotations
 
+import math
 import shutil
+import struct
 import subprocess
 import tempfile
 import tomllib
@@ -76,6 +78,25 @@ def load(directory: Path) -> dict[tuple[str, str], Prompt]:
             path = prompt_path(directory, language, outcome)
             found[(outcome, language)] = Prompt(outcome, language, path, inspect(path))
     return found
+
+
+def write_tones(directory: Path, seconds: float, hz: int = 440) -> Path:
+    """A tone for every outcome and language, in the layout of real prompts: for tests
+    and benchmarks that measure the gateway, not the recordings."""
+    frames = b"".join(
+        struct.pack("<h", int(6000 * math.sin(2 * math.pi * hz * i / 8000)))
+        for i in range(int(8000 * seconds))
+    )
+    for language in LANGUAGES:
+        for outcome in OUTCOMES:
+            path = prompt_path(directory, language, outcome)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with wave.open(str(path), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(8000)
+                w.writeframes(frames)
+    return directory
 
 
 def texts(directory: Path = DEFAULT_DIR) -> dict[str, dict[str, dict[str, str]]]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
-import struct
-import wave
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from ivr.app import Components, components, create_app
 from ivr.asterisk.pbx import LocalPbx
 from ivr.config import Settings, load_settings, replace
-from ivr.prompts import LANGUAGES, OUTCOMES
+from ivr.prompts import write_tones
 from ivr.sipcall import CallResult, CallSpec, place_call
 from ivr.trunks import Inventory, load_inventory
 
@@ -50,19 +47,7 @@ def pbx(test_settings: Settings, test_inventory: Inventory) -> Iterator[LocalPbx
 def short_prompts(pbx: LocalPbx, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Half-second tones for every outcome, so tests about verifying do not sit through
     the real prompts. Returns the ``calls`` settings that select them."""
-    local = tmp_path_factory.mktemp("short-prompts")
-    frames = b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(4000)
-    )
-    for language in LANGUAGES:
-        for outcome in OUTCOMES:
-            path = local / language / f"{outcome}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with wave.open(str(path), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(8000)
-                w.writeframes(frames)
+    local = write_tones(tmp_path_factory.mktemp("short-prompts"), 0.5)
     inside = pbx.install_prompts(local, "sounds-short")
     return {"prompts_dir": str(local), "asterisk_prompts_dir": inside}
 

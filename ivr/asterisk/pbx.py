@@ -286,20 +286,8 @@ class LocalPbx:
         if pid is None:
             self.pidfile.unlink(missing_ok=True)
             return False
-        subprocess.run(
-            [
-                "chroot",
-                str(self.rootfs),
-                "/usr/sbin/asterisk",
-                "-C",
-                f"{self.inside}/etc/asterisk.conf",
-                "-rx",
-                "core stop now",
-            ],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.cli("core stop now")
         for sig in (None, signal.SIGTERM, signal.SIGKILL):
             if sig is not None:
                 with contextlib.suppress(ProcessLookupError):
