@@ -184,3 +184,12 @@ async def test_not_eligible_caller(gateway: Gateway, call: Call) -> None:
         "not_eligible",
         "toll_free",
     )
+
+
+async def test_without_a_gateway_the_caller_is_released_at_once(pbx: object, call: Call) -> None:
+    # No gateway holds the Stasis app: the dialplan's guard releases the call (503, cause
+    # 34) instead of leaving the caller ringing.
+    result = await call("0355550001", caller=CALLER)
+    assert result.final == 503 and not result.answered
+    assert result.invite_at is not None
+    assert result.responses[-1].at - result.invite_at < 1.0
