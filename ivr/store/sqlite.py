@@ -1,26 +1,34 @@
 """The embedded store: SQLite in WAL mode, every commit durable (synchronous=FULL).
 
 One connection, owned by one worker thread: the event loop never waits on disk, and
-SQLite's single writer is respected without lock retries. Every method that changes
-state runs whole inside one transaction (a savepoint of a group commit), so matching a
-call, committing ``verified`` and queueing its callback happen together or not at all.
+SQLite's single writer is respected without lock retries (see ``group_commit``). Every
+method that changes state runs whole inside one transaction (a savepoint of a group
+commit), so matching a call, committing ``verified`` and queueing its callback happen
+together or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 from typing import Any, TypeVar
 
 from ivr.store import CallRecord, Created, NewVerification, OutboxEvent
+from ivr.store.group_commit import GroupCommit
+from ivr.store.sqlite_schema import (
+    CALL_COLUMNS,
+    IDEMPOTENCY_TTL,
+    MIGRATIONS,
+    V_COLUMNS,
+    V_MARKS,
+    call_values,
+    row_to_verification,
+    verification_values,
+)
 from ivr.verification.errors import IdempotencyConflict, NotFound, NotPending
 from ivr.verification.events import terminal_event
 from ivr.verification.models import (
@@ -32,274 +40,36 @@ from ivr.verification.models import (
 
 T = TypeVar("T")
 
-# Each entry moves the schema one version on; PRAGMA user_version says how far it is.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE verifications (
-        id TEXT PRIMARY KEY,
-        phone_number TEXT NOT NULL,
-        dial_number TEXT NOT NULL,
-        status TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        reference TEXT,
-        callback_url TEXT,
-        verified_at REAL,
-        channel_id TEXT,
-        trunk TEXT,
-        caller_number TEXT,
-        ended_at REAL,
-        cancel_reason TEXT,
-        portal TEXT
-    );
-    CREATE INDEX verifications_pending ON verifications (phone_number, dial_number)
-        WHERE status = 'pending';
-    CREATE INDEX verifications_expiry ON verifications (expires_at) WHERE status = 'pending';
-    CREATE TABLE idempotency_keys (
-        scope TEXT NOT NULL,
-        key TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
-        verification_id TEXT NOT NULL REFERENCES verifications (id),
-        created_at REAL NOT NULL,
-        PRIMARY KEY (scope, key)
-    );
-    CREATE TABLE calls (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        channel_id TEXT NOT NULL,
-        did TEXT NOT NULL,
-        trunk TEXT,
-        caller_masked TEXT NOT NULL,
-        presentation TEXT NOT NULL,
-        absence TEXT,
-        outcome TEXT NOT NULL,
-        reason TEXT,
-        answer_mode TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        decided_at REAL NOT NULL,
-        verification_id TEXT,
-        ended_at REAL,
-        committed_at REAL
-    );
-    CREATE INDEX calls_channel ON calls (channel_id);
-    CREATE TABLE outbox (
-        id TEXT PRIMARY KEY,
-        verification_id TEXT NOT NULL,
-        type TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        callback_url TEXT,
-        portal TEXT,
-        created_at REAL NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        last_error TEXT,
-        last_status INTEGER,
-        delivered_at REAL,
-        retry_since REAL NOT NULL
-    );
-    CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
-    CREATE INDEX outbox_status ON outbox (status, created_at);
-    """,
-)
-
-_V_COLUMNS = (
-    "id, phone_number, dial_number, status, created_at, expires_at, reference, callback_url, "
-    "verified_at, channel_id, trunk, caller_number, ended_at, cancel_reason, portal"
-)
-_V_MARKS = ",".join("?" * 15)
-_CALL_COLUMNS = (
-    "channel_id, did, trunk, caller_masked, presentation, absence, outcome, reason, "
-    "answer_mode, started_at, decided_at, verification_id, ended_at, committed_at"
-)
-IDEMPOTENCY_TTL = 24 * 3600.0
-
-
-def _row_to_verification(row: Sequence[Any]) -> Verification:
-    return Verification(
-        id=row[0],
-        phone_number=row[1],
-        dial_number=row[2],
-        status=Status(row[3]),
-        created_at=row[4],
-        expires_at=row[5],
-        reference=row[6],
-        callback_url=row[7],
-        verified_at=row[8],
-        channel_id=row[9],
-        trunk=row[10],
-        caller_number=row[11],
-        ended_at=row[12],
-        cancel_reason=row[13],
-        portal=row[14],
-    )
-
-
-def _verification_values(v: Verification) -> tuple[Any, ...]:
-    return (
-        v.id,
-        v.phone_number,
-        v.dial_number,
-        str(v.status),
-        v.created_at,
-        v.expires_at,
-        v.reference,
-        v.callback_url,
-        v.verified_at,
-        v.channel_id,
-        v.trunk,
-        v.caller_number,
-        v.ended_at,
-        v.cancel_reason,
-        v.portal,
-    )
-
-
-def _call_values(c: CallRecord) -> tuple[Any, ...]:
-    return (
-        c.channel_id,
-        c.did,
-        c.trunk,
-        c.caller_masked,
-        c.presentation,
-        c.absence,
-        c.outcome,
-        c.reason,
-        c.answer_mode,
-        c.started_at,
-        c.decided_at,
-        c.verification_id,
-        c.ended_at,
-        c.committed_at,
-    )
-
-
-@dataclass(slots=True)
-class _Job:
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    future: asyncio.Future[Any]
-    write: bool
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
 
 class SqliteStore:
-    """See the module docstring. Writes are group-committed: the worker thread takes
-    every job waiting in its queue, runs each write in a savepoint of one transaction,
-    and commits (one fsync) before any of them is answered. A write's caller therefore
-    still learns of success only once it is durable, but a busy second costs a few
-    fsyncs instead of one per write."""
-
-    MAX_BATCH = 512
+    """See the module docstring; the threading and group commit are in
+    :mod:`ivr.store.group_commit`."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._db: sqlite3.Connection | None = None
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # Outbox events written by the running job, and by the batch's successful jobs.
-        self._job_events: list[OutboxEvent] = []
-        # Called in the event loop with the events of every commit: the callback sender
-        # delivers them at once instead of finding them by polling the outbox.
-        self.on_committed_events: Callable[[list[OutboxEvent]], None] | None = None
+        self._gc = GroupCommit()
 
-    # -- plumbing ---------------------------------------------------------------------
+    @property
+    def on_committed_events(self) -> Callable[[list[OutboxEvent]], None] | None:
+        """Called in the event loop with the outbox events of every commit: the callback
+        sender delivers them at once instead of finding them by polling the outbox."""
+        return self._gc.on_committed
 
-    def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> Any:
-        if self._thread is None:
-            raise RuntimeError("store is not open")
-        loop = asyncio.get_running_loop()
-        self._loop = loop
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(fn, args, future, write))
-        return future
+    @on_committed_events.setter
+    def on_committed_events(self, hook: Callable[[list[OutboxEvent]], None] | None) -> None:
+        self._gc.on_committed = hook
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """A read (or a job that manages no transaction)."""
-        result: T = await self._submit(fn, args, write=False)
-        return result
+        return await self._gc.run("read", fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        """A write: runs inside the batch's transaction; answered after its commit."""
-        result: T = await self._submit(fn, args, write=True)
-        return result
-
-    def _worker(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            batch = [job]
-            stop = False
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._execute(batch)
-            if stop:
-                return
-
-    def _execute(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
-        committed_events: list[OutboxEvent] = []
-        in_tx = False
-        for job in batch:
-            self._job_events = []
-            try:
-                if job.write:
-                    db = self.db
-                    if not in_tx:
-                        db.execute("BEGIN IMMEDIATE")
-                        in_tx = True
-                    db.execute("SAVEPOINT job")
-                    try:
-                        result = job.fn(*job.args)
-                    except BaseException:
-                        db.execute("ROLLBACK TO job")
-                        db.execute("RELEASE job")
-                        raise
-                    db.execute("RELEASE job")
-                    committed_events.extend(self._job_events)
-                else:
-                    if in_tx and job.fn == self._close_db:
-                        self.db.execute("COMMIT")  # the batch's writes before closing
-                        in_tx = False
-                    result = job.fn(*job.args)
-                outcomes.append((job, result, None))
-            except BaseException as exc:
-                outcomes.append((job, None, exc))
-        if in_tx:
-            try:
-                self.db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
-                outcomes = [(j, r, exc if j.write else e) for j, r, e in outcomes]
-                committed_events = []
-        for job, result, error in outcomes:
-            job.future.get_loop().call_soon_threadsafe(_settle, job.future, result, error)
-        hook = self.on_committed_events
-        if committed_events and hook is not None and batch:
-            batch[0].future.get_loop().call_soon_threadsafe(hook, committed_events)
+        return await self._gc.run("write", fn, *args)
 
     @property
     def db(self) -> sqlite3.Connection:
-        if self._db is None:
+        if self._gc.connection is None:
             raise RuntimeError("store is not open")
-        return self._db
+        return self._gc.connection
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -322,29 +92,25 @@ class SqliteStore:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {number}")
             db.execute("COMMIT")
-        self._db = db
+        self._gc.connection = db
 
     async def open(self) -> None:
-        self._thread = threading.Thread(target=self._worker, name="ivr-sqlite", daemon=True)
-        self._thread.start()
-        await self._run(self._open)
+        self._gc.start()
+        await self._gc.run("flush", self._open)
 
     async def close(self) -> None:
-        if self._thread is None:
+        if not self._gc.running:
             return
-        if self._db is not None:
-            await self._run(self._close_db)
-        self._jobs.put(None)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        await self._gc.run("flush", self._close_db)
+        await self._gc.stop()
 
     def _close_db(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._gc.connection is not None:
+            self._gc.connection.close()
+            self._gc.connection = None
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        # Writes run inside the worker's transaction (see _execute): nothing to open here.
+        # Writes run inside the group commit's transaction: nothing to open here.
         return fn(self.db)
 
     def _ping(self) -> bool:
@@ -361,8 +127,8 @@ class SqliteStore:
 
     def _save_terminal(self, db: sqlite3.Connection, v: Verification, now: float) -> None:
         db.execute(
-            f"UPDATE verifications SET ({_V_COLUMNS}) = ({_V_MARKS}) WHERE id = ?",
-            (*_verification_values(v), v.id),
+            f"UPDATE verifications SET ({V_COLUMNS}) = ({V_MARKS}) WHERE id = ?",
+            (*verification_values(v), v.id),
         )
         event_id, type_, body = terminal_event(v, now)
         db.execute(
@@ -370,7 +136,7 @@ class SqliteStore:
             " created_at, next_attempt_at, retry_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (event_id, v.id, type_, body, v.callback_url, v.portal, now, now, now),
         )
-        self._job_events.append(
+        self._gc.emit(
             OutboxEvent(
                 event_id,
                 v.id,
@@ -392,10 +158,10 @@ class SqliteStore:
     @staticmethod
     def _pending_of(db: sqlite3.Connection, phone: str) -> list[Verification]:
         rows = db.execute(
-            f"SELECT {_V_COLUMNS} FROM verifications WHERE phone_number = ? AND status = 'pending'",
+            f"SELECT {V_COLUMNS} FROM verifications WHERE phone_number = ? AND status = 'pending'",
             (phone,),
         ).fetchall()
-        return [_row_to_verification(r) for r in rows]
+        return [row_to_verification(r) for r in rows]
 
     def _create(
         self, req: NewVerification, pool: Sequence[str], now: float, rng: Random
@@ -434,8 +200,8 @@ class SqliteStore:
                 req.phone_number, dial, now, req.ttl, req.reference, req.callback_url, req.portal
             )
             db.execute(
-                f"INSERT INTO verifications ({_V_COLUMNS}) VALUES ({_V_MARKS})",
-                _verification_values(v),
+                f"INSERT INTO verifications ({V_COLUMNS}) VALUES ({V_MARKS})",
+                verification_values(v),
             )
             if req.idempotency_key is not None:
                 db.execute(
@@ -453,9 +219,9 @@ class SqliteStore:
 
     def _get(self, verification_id: str) -> Verification | None:
         row = self.db.execute(
-            f"SELECT {_V_COLUMNS} FROM verifications WHERE id = ?", (verification_id,)
+            f"SELECT {V_COLUMNS} FROM verifications WHERE id = ?", (verification_id,)
         ).fetchone()
-        return _row_to_verification(row) if row else None
+        return row_to_verification(row) if row else None
 
     async def get_verification(self, verification_id: str) -> Verification | None:
         return await self._run(self._get, verification_id)
@@ -494,14 +260,14 @@ class SqliteStore:
     ) -> tuple[CallRecord, Verification | None]:
         def tx(db: sqlite3.Connection) -> tuple[CallRecord, Verification | None]:
             row = db.execute(
-                f"SELECT {_V_COLUMNS} FROM verifications WHERE phone_number = ?"
+                f"SELECT {V_COLUMNS} FROM verifications WHERE phone_number = ?"
                 " AND dial_number = ? AND status = 'pending' ORDER BY created_at DESC LIMIT 1",
                 (caller_e164, call.did),
             ).fetchone()
             verified: Verification | None = None
             record = call
             if row is not None:
-                v = _row_to_verification(row)
+                v = row_to_verification(row)
                 if v.is_due(now):
                     self._save_terminal(db, v.expire(now), now)
                     record = _with(
@@ -514,8 +280,8 @@ class SqliteStore:
             else:
                 record = _with(call, outcome="no_pending", reason="no_pending_verification")
             db.execute(
-                f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
-                _call_values(record),
+                f"INSERT INTO calls ({CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
+                call_values(record),
             )
             return record, verified
 
@@ -528,8 +294,8 @@ class SqliteStore:
 
     def _record(self, call: CallRecord) -> None:
         self.db.execute(
-            f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
-            _call_values(call),
+            f"INSERT INTO calls ({CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
+            call_values(call),
         )
 
     async def record_call(self, call: CallRecord) -> None:
@@ -549,7 +315,7 @@ class SqliteStore:
 
     def _list_calls(self, limit: int) -> list[CallRecord]:
         rows = self.db.execute(
-            f"SELECT {_CALL_COLUMNS} FROM calls ORDER BY seq DESC LIMIT ?", (limit,)
+            f"SELECT {CALL_COLUMNS} FROM calls ORDER BY seq DESC LIMIT ?", (limit,)
         ).fetchall()
         return [CallRecord(*r) for r in rows]
 
@@ -561,13 +327,13 @@ class SqliteStore:
     def _expire_due(self, now: float) -> list[Verification]:
         def tx(db: sqlite3.Connection) -> list[Verification]:
             rows = db.execute(
-                f"SELECT {_V_COLUMNS} FROM verifications WHERE status = 'pending'"
+                f"SELECT {V_COLUMNS} FROM verifications WHERE status = 'pending'"
                 " AND expires_at <= ? ORDER BY expires_at LIMIT 1000",
                 (now,),
             ).fetchall()
             done = []
             for r in rows:
-                v = _row_to_verification(r).expire(now)
+                v = row_to_verification(r).expire(now)
                 self._save_terminal(db, v, now)
                 done.append(v)
             return done

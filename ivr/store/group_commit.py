@@ -1,0 +1,149 @@
+"""One SQLite connection on one thread, with group commit.
+
+The worker takes every job waiting in its queue, runs each write in a savepoint of one
+transaction, and commits (one fsync) before any of them is answered. A write's caller
+therefore learns of success only once it is durable, yet a busy second costs a few
+fsyncs instead of one per write; a write that raises rolls back its savepoint alone.
+The event loop never waits on disk, and SQLite's single writer never retries a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+Mode = Literal["read", "write", "flush"]
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any]
+    mode: Mode
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class GroupCommit:
+    MAX_BATCH = 512
+
+    def __init__(self, name: str = "ivr-sqlite") -> None:
+        self.name = name
+        self.connection: sqlite3.Connection | None = None  # set by the store's open job
+        # Called in the event loop with what the writes of each commit emitted.
+        self.on_committed: Callable[[list[Any]], None] | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._emitted: list[Any] = []
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._jobs.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    def emit(self, item: Any) -> None:
+        """From inside a write: hand ``item`` to ``on_committed`` once the write commits."""
+        self._emitted.append(item)
+
+    async def run(self, mode: Mode, fn: Callable[..., T], *args: Any) -> T:
+        """``read``: runs as is (inside the batch's transaction if one is open);
+        ``write``: in a savepoint, answered after the commit; ``flush``: commits what the
+        batch wrote so far, then runs outside any transaction (open, close)."""
+        if self._thread is None:
+            raise RuntimeError("store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put(_Job(fn, args, future, mode))
+        return await future
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            batch = [job]
+            stop = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._execute(batch)
+            if stop:
+                return
+
+    def _db(self) -> sqlite3.Connection:
+        if self.connection is None:
+            raise RuntimeError("store is not open")
+        return self.connection
+
+    def _execute(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        emitted: list[Any] = []
+        in_tx = False
+        for job in batch:
+            self._emitted = []
+            try:
+                if job.mode == "write":
+                    db = self._db()
+                    if not in_tx:
+                        db.execute("BEGIN IMMEDIATE")
+                        in_tx = True
+                    db.execute("SAVEPOINT job")
+                    try:
+                        result = job.fn(*job.args)
+                    except BaseException:
+                        db.execute("ROLLBACK TO job")
+                        db.execute("RELEASE job")
+                        raise
+                    db.execute("RELEASE job")
+                    emitted.extend(self._emitted)
+                else:
+                    if in_tx and job.mode == "flush":
+                        self._db().execute("COMMIT")
+                        in_tx = False
+                    result = job.fn(*job.args)
+                outcomes.append((job, result, None))
+            except BaseException as exc:
+                outcomes.append((job, None, exc))
+        if in_tx:
+            try:
+                self._db().execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db().execute("ROLLBACK")
+                outcomes = [(j, r, exc if j.mode == "write" else e) for j, r, e in outcomes]
+                emitted = []
+        for job, result, error in outcomes:
+            job.future.get_loop().call_soon_threadsafe(_settle, job.future, result, error)
+        hook = self.on_committed
+        if emitted and hook is not None:
+            batch[0].future.get_loop().call_soon_threadsafe(hook, emitted)

@@ -1,0 +1,149 @@
+"""The SQLite schema: migrations, column lists and row conversions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ivr.store import CallRecord
+from ivr.verification.models import Status, Verification
+
+# Each entry moves the schema one version on; PRAGMA user_version says how far it is.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE verifications (
+        id TEXT PRIMARY KEY,
+        phone_number TEXT NOT NULL,
+        dial_number TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        reference TEXT,
+        callback_url TEXT,
+        verified_at REAL,
+        channel_id TEXT,
+        trunk TEXT,
+        caller_number TEXT,
+        ended_at REAL,
+        cancel_reason TEXT,
+        portal TEXT
+    );
+    CREATE INDEX verifications_pending ON verifications (phone_number, dial_number)
+        WHERE status = 'pending';
+    CREATE INDEX verifications_expiry ON verifications (expires_at) WHERE status = 'pending';
+    CREATE TABLE idempotency_keys (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        verification_id TEXT NOT NULL REFERENCES verifications (id),
+        created_at REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE calls (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel_id TEXT NOT NULL,
+        did TEXT NOT NULL,
+        trunk TEXT,
+        caller_masked TEXT NOT NULL,
+        presentation TEXT NOT NULL,
+        absence TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        answer_mode TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        decided_at REAL NOT NULL,
+        verification_id TEXT,
+        ended_at REAL,
+        committed_at REAL
+    );
+    CREATE INDEX calls_channel ON calls (channel_id);
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        verification_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        callback_url TEXT,
+        portal TEXT,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        last_status INTEGER,
+        delivered_at REAL,
+        retry_since REAL NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX outbox_status ON outbox (status, created_at);
+    """,
+)
+
+V_COLUMNS = (
+    "id, phone_number, dial_number, status, created_at, expires_at, reference, callback_url, "
+    "verified_at, channel_id, trunk, caller_number, ended_at, cancel_reason, portal"
+)
+V_MARKS = ",".join("?" * 15)
+CALL_COLUMNS = (
+    "channel_id, did, trunk, caller_masked, presentation, absence, outcome, reason, "
+    "answer_mode, started_at, decided_at, verification_id, ended_at, committed_at"
+)
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+
+def row_to_verification(row: Sequence[Any]) -> Verification:
+    return Verification(
+        id=row[0],
+        phone_number=row[1],
+        dial_number=row[2],
+        status=Status(row[3]),
+        created_at=row[4],
+        expires_at=row[5],
+        reference=row[6],
+        callback_url=row[7],
+        verified_at=row[8],
+        channel_id=row[9],
+        trunk=row[10],
+        caller_number=row[11],
+        ended_at=row[12],
+        cancel_reason=row[13],
+        portal=row[14],
+    )
+
+
+def verification_values(v: Verification) -> tuple[Any, ...]:
+    return (
+        v.id,
+        v.phone_number,
+        v.dial_number,
+        str(v.status),
+        v.created_at,
+        v.expires_at,
+        v.reference,
+        v.callback_url,
+        v.verified_at,
+        v.channel_id,
+        v.trunk,
+        v.caller_number,
+        v.ended_at,
+        v.cancel_reason,
+        v.portal,
+    )
+
+
+def call_values(c: CallRecord) -> tuple[Any, ...]:
+    return (
+        c.channel_id,
+        c.did,
+        c.trunk,
+        c.caller_masked,
+        c.presentation,
+        c.absence,
+        c.outcome,
+        c.reason,
+        c.answer_mode,
+        c.started_at,
+        c.decided_at,
+        c.verification_id,
+        c.ended_at,
+        c.committed_at,
+    )
