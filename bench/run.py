@@ -114,6 +114,15 @@ class Run:
         return self.ok / self.seconds if self.seconds else 0.0
 
 
+def poll_session(total_timeout: float) -> aiohttp.ClientSession:
+    """A client for thousands of concurrent long polls (no connection limit)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=aiohttp.ClientTimeout(total=total_timeout),
+    )
+
+
 class Portal:
     """The local portal receiving callbacks: remembers when each verification's arrived."""
 
@@ -454,12 +463,7 @@ format = "json"
         callers = self.callers(n)
         ids, _ = await self.create(http, callers)
         woke: dict[str, float] = {}
-        conn = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(
-            connector=conn,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=aiohttp.ClientTimeout(total=400),
-        ) as polls:
+        async with poll_session(400) as polls:
 
             async def poll(vid: str) -> None:
                 async with polls.get(
@@ -509,12 +513,7 @@ format = "json"
         await self.wait_ready(http)
         assert self.gateway is not None
         idle = rss_kib(self.gateway.pid, "VmRSS")
-        conn = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(
-            connector=conn,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=aiohttp.ClientTimeout(total=120),
-        ) as s:
+        async with poll_session(120) as s:
 
             async def poll(i: int) -> None:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
