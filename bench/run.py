@@ -42,8 +42,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ivr.asterisk.pbx import LocalPbx
 from ivr.config import load_settings
+from ivr.devtools.pbx import LocalPbx
 from ivr.prompts import write_tones
 from ivr.store.sqlite import SqliteStore
 from ivr.trunks import load_inventory

@@ -1,12 +1,18 @@
-"""The one place that builds the gateway: store, services, ARI, HTTP API."""
+"""The one place that builds the gateway: store, services, ARI, AMI, HTTP API.
+
+:func:`create_app` makes every service and passes each its dependencies by constructor;
+the adapters (store, ARI, AMI) can be passed in, so API tests run on fakes and
+integration tests on the real ones.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -20,18 +26,25 @@ from ivr.callbacks import CallbackSender
 from ivr.config import ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
 from ivr.metrics import Metrics
-from ivr.stasis import CallController, CallPolicy
-from ivr.store import Store
+from ivr.stasis import AriConnection, CallFlow, CallPolicy, CallRouter
 from ivr.store.sqlite import SqliteStore
 from ivr.trunks import Inventory, InventoryError, load_inventory
-from ivr.trunkstatus import TrunkMonitor
+from ivr.trunks.status import AmiPort, TrunkMonitor
+from ivr.verification.ports import Store
 from ivr.verification.service import VerificationService
 
 log = get_logger("ivr.app")
 
-CONTROLLER = web.AppKey("controller", CallController)
-ARI = web.AppKey("ari", AriClient)
-AMI = web.AppKey("ami", AmiClient)
+
+class AmiConnection(AmiPort, Protocol):
+    async def connect(self, timeout: float | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ROUTER = web.AppKey("router", CallRouter)
+ARI = web.AppKey[AriConnection]("ari")
+AMI = web.AppKey[AmiConnection]("ami")
 
 
 @dataclass
@@ -40,22 +53,44 @@ class Components:
 
     store: Store
     service: VerificationService
-    controller: CallController
-    ari: AriClient
+    router: CallRouter
+    ari: AriConnection
     sender: CallbackSender
+
+
+def dial_pool(inventory: Inventory) -> tuple[str, ...]:
+    """Only a trusted trunk's DIDs can verify anyone, so only they are handed out."""
+    return tuple(sorted(n for n, (trunk, _) in inventory.dids.items() if trunk.trusted))
 
 
 def create_app(
     settings: Settings,
     inventory: Inventory | None = None,
+    *,
     store: Store | None = None,
+    ari: AriConnection | None = None,
+    ami: AmiConnection | None = None,
     call_policy: CallPolicy | None = None,
 ) -> web.Application:
     inventory = inventory or load_inventory(settings.inventory)
     store = store or SqliteStore(settings.store.path)
+    ari = ari or AriClient(settings.asterisk)
+    ami = ami or AmiClient(settings.asterisk)
+    call_policy = call_policy or CallPolicy.from_settings(settings)
     policy = numbers.NumberPolicy(settings.numbers.allow_060, settings.numbers.deny_prefixes)
-    # Only a trusted trunk's DIDs can verify anyone, so only they are handed out.
-    pool = sorted(n for n, (trunk, _) in inventory.dids.items() if trunk.trusted)
+    metrics = Metrics()
+
+    sender = CallbackSender(store, settings.callbacks, settings.portals, metrics=metrics)
+    store.set_commit_listener(sender.offer)  # committed events are delivered at once
+    service = VerificationService(
+        store, dial_pool(inventory), settings.verification, policy, metrics=metrics
+    )
+    flow = CallFlow(ari, service, inventory, policy, call_policy, metrics)
+    router = CallRouter(ari, flow)
+    monitor = TrunkMonitor(ami, inventory)
+    metrics.ari_connected.set_function(lambda: float(ari.connected.is_set()))
+    metrics.ami_connected.set_function(lambda: float(ami.connected))
+    metrics.long_polls.set_function(lambda: float(service.waiting))
 
     app = web.Application(
         middlewares=[error_middleware, bearer_auth],
@@ -64,33 +99,13 @@ def create_app(
     app[api.SETTINGS] = settings
     app[api.STORE] = store
     app[api.POLICY] = policy
-    metrics = Metrics()
     app[api.METRICS] = metrics
-    sender = CallbackSender(store, settings.callbacks, settings.portals, metrics=metrics)
-    on_outbox: Callable[[], None] | None = sender.kick  # no commit hook: poll on a kick
-    if isinstance(store, SqliteStore):
-        store.on_committed_events = sender.offer
-        on_outbox = None
     app[api.SENDER] = sender
-    service = VerificationService(
-        store, pool, settings.verification, policy, on_outbox=on_outbox, metrics=metrics
-    )
     app[api.SERVICE] = service
-    call_policy = call_policy or CallPolicy.from_settings(settings)
-    controller = CallController(service, store, inventory, policy, call_policy, metrics)
-    ari = AriClient(settings.asterisk, controller.on_event, controller.on_connect)
-    controller.ari = ari
-    app[CONTROLLER] = controller
-    app[ARI] = ari
-    ami = AmiClient(settings.asterisk)
-    monitor = TrunkMonitor(ami, inventory)
-    ami.on_event = monitor.on_event
-    ami.on_login_hook = monitor.schedule_refresh
-    app[AMI] = ami
     app[api.MONITOR] = monitor
-    metrics.ari_connected.set_function(lambda: float(ari.connected.is_set()))
-    metrics.ami_connected.set_function(lambda: float(ami.connected))
-    metrics.long_polls.set_function(lambda: float(service.waiting))
+    app[ROUTER] = router
+    app[ARI] = ari
+    app[AMI] = ami
 
     async def ari_ready() -> bool:
         return ari.connected.is_set()
@@ -107,29 +122,23 @@ def create_app(
     async def expiry_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(service.run_expiry(), name="expiry")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _cancel(task)
 
     async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
         await ari.start()
         yield
-        await controller.close()
+        await router.close()
         await ari.close()
 
     async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(sender.run(), name="callbacks")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _cancel(task)
 
     async def ami_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_keep_ami(ami), name="ami")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _cancel(task)
         await monitor.close()
         ami.close()
 
@@ -137,7 +146,13 @@ def create_app(
     return app
 
 
-async def _keep_ami(ami: AmiClient) -> None:
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _keep_ami(ami: AmiConnection) -> None:
     """Log in to AMI, retrying until it answers; panoramisk reconnects after that."""
     delay = 0.5
     while True:
@@ -152,18 +167,15 @@ async def _keep_ami(ami: AmiClient) -> None:
 
 def reload_inventory(app: web.Application, inventory: Inventory) -> None:
     """Use a new trunk inventory without dropping a call (SIGHUP after `trunks apply`)."""
-    pool = sorted(n for n, (trunk, _) in inventory.dids.items() if trunk.trusted)
-    app[api.SERVICE].pool = tuple(pool)
-    app[CONTROLLER].reload_inventory(inventory)
-    monitor = app[api.MONITOR]
-    monitor.inventory = inventory
-    if app[AMI].connected:
-        monitor.schedule_refresh()
+    pool = dial_pool(inventory)
+    app[api.SERVICE].pool = pool
+    app[ROUTER].flow.reload_inventory(inventory)
+    app[api.MONITOR].reload_inventory(inventory)
     log.info("inventory_reloaded", trunks=len(inventory.trunks), dids=len(pool))
 
 
 def components(app: web.Application) -> Components:
-    return Components(app[api.STORE], app[api.SERVICE], app[CONTROLLER], app[ARI], app[api.SENDER])
+    return Components(app[api.STORE], app[api.SERVICE], app[ROUTER], app[ARI], app[api.SENDER])
 
 
 async def check_asterisk(settings: Settings) -> str:

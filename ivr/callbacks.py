@@ -33,11 +33,18 @@ import aiohttp
 from ivr.config import CallbacksSettings, PortalSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
-from ivr.store import OutboxEvent, Store
+from ivr.verification.ports import OutboxEvent, Store
+from ivr.vocabulary import OutboxStatus
 
 log = get_logger("ivr.callbacks")
 
 RETRY_STATUSES = frozenset({408, 429})
+_RESULT_LABELS = {  # the result label of callback attempts in /metrics
+    OutboxStatus.DELIVERED: "delivered",
+    OutboxStatus.PENDING: "retry",
+    OutboxStatus.FAILED: "failed",
+    OutboxStatus.NO_URL: "no_url",
+}
 
 
 def sign(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -53,7 +60,9 @@ def sign(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> st
 
 def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Seconds before retry ``attempt`` (1, 2, ...): exponential, half of it jittered."""
-    delay = min(cap, base * 2 ** (attempt - 1))
+    # The exponent is clamped: 2 ** 1024 as a float overflows, and attempts keep counting
+    # across manual retries.
+    delay = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 60))
     return float(delay / 2 + rng.uniform(0, delay / 2))
 
 
@@ -74,7 +83,7 @@ def retry_after(value: str | None, now: float) -> float | None:
 class Decision:
     """What becomes of an event after one attempt."""
 
-    status: str  # delivered | pending | failed
+    status: OutboxStatus  # delivered | pending | failed
     next_attempt_at: float
     error: str | None
 
@@ -90,17 +99,19 @@ def decide(
 ) -> Decision:
     """Pure: the outcome of an attempt, from its HTTP status or transport error."""
     if http_status is not None and 200 <= http_status < 300:
-        return Decision("delivered", now, None)
+        return Decision(OutboxStatus.DELIVERED, now, None)
     retryable = http_status is None or http_status in RETRY_STATUSES or http_status >= 500
     if not retryable:
-        return Decision("failed", now, error or f"portal answered {http_status}; not retried")
+        return Decision(
+            OutboxStatus.FAILED, now, error or f"portal answered {http_status}; not retried"
+        )
     attempts = event.attempts + 1
     delay = max(
         backoff(attempts, settings.backoff_base, settings.backoff_max, rng), retry_after_s or 0.0
     )
     if now + delay - event.retry_since > settings.max_age:
-        return Decision("failed", now, f"gave up after {attempts} attempts: {error}")
-    return Decision("pending", now + delay, error)
+        return Decision(OutboxStatus.FAILED, now, f"gave up after {attempts} attempts: {error}")
+    return Decision(OutboxStatus.PENDING, now + delay, error)
 
 
 class CallbackSender:
@@ -202,7 +213,7 @@ class CallbackSender:
     async def _deliver(self, event: OutboxEvent) -> None:
         retry = True
         try:
-            retry = await self._attempt(event) == "pending"
+            retry = await self._attempt(event) is OutboxStatus.PENDING
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -223,24 +234,32 @@ class CallbackSender:
         url = event.callback_url or (portal.callback_url if portal else "") or None
         return url, portal
 
-    async def _attempt(self, event: OutboxEvent) -> str:
+    async def _attempt(self, event: OutboxEvent) -> OutboxStatus:
         """One delivery attempt; returns the event's new status."""
         assert self._session is not None
         url, portal = self._target(event)
         now = self.clock()
         if url is None or portal is None:
             await self.store.record_attempt(
-                event.id, "no_url", event.attempts, now, "no callback_url and no portal default"
+                event.id,
+                OutboxStatus.NO_URL,
+                event.attempts,
+                now,
+                "no callback_url and no portal default",
             )
             self.metrics.callbacks.labels(event.portal or "-", "no_url").inc()
-            return "no_url"
+            return OutboxStatus.NO_URL
         host = urlsplit(url).hostname
         if host not in portal.callback_hosts:  # the allow-list may have changed since
             await self.store.record_attempt(
-                event.id, "failed", event.attempts, now, f"host {host} is not in callback_hosts"
+                event.id,
+                OutboxStatus.FAILED,
+                event.attempts,
+                now,
+                f"host {host} is not in callback_hosts",
             )
             self.metrics.callbacks.labels(portal.name, "refused").inc()
-            return "failed"
+            return OutboxStatus.FAILED
         body = event.payload.encode()
         timestamp = int(now)
         headers = {
@@ -278,9 +297,9 @@ class CallbackSender:
             decision.next_attempt_at,
             decision.error,
             http_status,
-            self.clock() if decision.status == "delivered" else None,
+            self.clock() if decision.status is OutboxStatus.DELIVERED else None,
         )
-        result = {"delivered": "delivered", "pending": "retry", "failed": "failed"}[decision.status]
+        result = _RESULT_LABELS[decision.status]
         self.metrics.callbacks.labels(portal.name, result).inc()
         self.metrics.callback_latency.labels(portal.name).observe(latency_ms / 1000)
         log.info(
@@ -296,7 +315,7 @@ class CallbackSender:
             result=result,
             latency_ms=round(latency_ms, 1),
             retry_in=round(decision.next_attempt_at - self.clock(), 2)
-            if decision.status == "pending"
+            if decision.status is OutboxStatus.PENDING
             else None,
         )
         return decision.status

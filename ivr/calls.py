@@ -12,28 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from ivr import numbers
 from ivr.trunks import Trunk
+from ivr.vocabulary import Absence, Outcome
 
-
-class Outcome(StrEnum):
-    VERIFIED = "verified"
-    WITHHELD = "withheld"
-    NOT_ELIGIBLE = "not_eligible"
-    NO_PENDING = "no_pending"
-    REJECTED_SOURCE = "rejected_source"
-    FAILED = "failed"
-
-
-class Absence(StrEnum):
-    """Why no number was shown, as Japanese phones display it."""
-
-    USER_WITHHELD = "user_withheld"  # 非通知
-    PAYPHONE = "payphone"  # 公衆電話
-    UNAVAILABLE = "unavailable"  # 表示圏外
-    UNKNOWN = "unknown"
+__all__ = ["Absence", "CallerIdentity", "Outcome", "Precheck", "precheck", "read_identity"]
 
 
 @dataclass(frozen=True, slots=True)

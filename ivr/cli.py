@@ -9,16 +9,13 @@ import sys
 from collections.abc import Sequence
 
 from ivr import numbers
-from ivr.config import ConfigError, Settings, load_settings
+from ivr.clibase import CliError, settings_of
+from ivr.config import ConfigError
 from ivr.trunks import InventoryError, load_inventory
+from ivr.trunks import cli as trunks_cli
+from ivr.vocabulary import OutboxStatus
 
-
-class CliError(Exception):
-    """A failure that deserves one line, not a traceback."""
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+_settings = settings_of
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -29,7 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_pbx(args: argparse.Namespace) -> int:
-    from ivr.asterisk.pbx import LocalPbx
+    from ivr.devtools.pbx import LocalPbx
 
     settings = _settings(args)
     pbx = LocalPbx(settings, load_inventory(settings.inventory))
@@ -53,64 +50,6 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_trunks(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ivr import trunkops
-    from ivr.asterisk import render
-    from ivr.asterisk.ami import AmiClient, AmiError
-    from ivr.asterisk.pbx import LocalPbx
-
-    settings = _settings(args)
-    inventory_path = args.inventory or settings.inventory
-    if args.trunks_command == "check":
-        try:
-            inventory = load_inventory(inventory_path)
-        except InventoryError as exc:
-            for key, message in exc.errors:
-                print(f"{inventory_path}: {key}: {message}", file=sys.stderr)
-            return 1
-        print(f"{inventory_path}: OK: {len(inventory.trunks)} trunks, {len(inventory.dids)} DIDs")
-        return 0
-    inventory = load_inventory(inventory_path)
-    if args.trunks_command == "render":
-        files = render.render(settings, inventory, args.base)
-        render.write(files, Path(args.out))
-        print(f"wrote {len(files)} files to {args.out}")
-        return 0
-
-    async def with_ami() -> int:
-        ami = AmiClient(settings.asterisk)
-        try:
-            await ami.connect()
-        except AmiError as exc:
-            raise CliError(str(exc)) from None
-        try:
-            if args.trunks_command == "apply":
-                if args.dir:
-                    live, base = Path(args.dir), args.base
-                else:  # the local chroot's live config
-                    pbx = LocalPbx(settings, inventory)
-                    live, base = pbx.base / "etc", pbx.inside
-                changed = await trunkops.apply(settings, inventory, live, base, ami)
-                if not changed:
-                    print("no changes")
-                for change in changed:
-                    print(f"changed: {change}")
-                print("reloaded" if changed else "nothing to reload")
-                return 0
-            states = await trunkops.status(ami, inventory)
-            if args.json:
-                print(json.dumps([s.as_dict() for s in states]))
-            else:
-                print(trunkops.status_table(states))
-            return 0 if all(s.up for s in states) else 1
-        finally:
-            ami.close()
-
-    return asyncio.run(with_ami())
-
-
 def cmd_callbacks(args: argparse.Namespace) -> int:
     """Work on the outbox in the store directly: works whether the gateway runs or not
     (a running gateway picks requeued events up within a second)."""
@@ -125,7 +64,8 @@ def cmd_callbacks(args: argparse.Namespace) -> int:
         await store.open()
         try:
             if args.callbacks_command == "list":
-                events = await store.list_outbox("failed" if args.failed else args.status)
+                wanted = "failed" if args.failed else args.status
+                events = await store.list_outbox(OutboxStatus(wanted) if wanted else None)
                 if args.json:
                     print(json.dumps([e.as_dict() for e in events]))
                     return 0
@@ -158,7 +98,9 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     settings = _settings(args)
     directory = Path(args.dir or settings.calls.prompts_dir)
     if args.prompts_command == "build":
-        for path in prompts.build(directory):
+        from ivr.devtools import synth
+
+        for path in synth.build(directory):
             print(f"wrote {path}")
     try:
         loaded = prompts.load(directory)
@@ -170,7 +112,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from ivr.sipcall import CallSpec, place_call
+    from ivr.devtools.sipcall import CallSpec, place_call
 
     settings = _settings(args)
     spec = CallSpec(
@@ -229,6 +171,11 @@ def cmd_numbers(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     parser.add_argument("--config", "-c", help="settings file (TOML); default: $IVR_CONFIG")
+    parser.add_argument(
+        "--inventory",
+        default=argparse.SUPPRESS,
+        help="trunk inventory file (default: the settings' inventory)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the gateway (ARI, portal API, callbacks)")
@@ -252,36 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_call)
 
-    p = sub.add_parser("trunks", help="the trunk inventory and the Asterisk config from it")
-    p.add_argument("--inventory", help="inventory file (default: the settings' inventory)")
-    tsub = p.add_subparsers(dest="trunks_command", required=True)
-    c = tsub.add_parser("check", help="validate the inventory; every error names trunk and key")
-    c.set_defaults(func=cmd_trunks)
-    r = tsub.add_parser("render", help="write the Asterisk config for the inventory")
-    r.add_argument("--out", required=True, help="directory to write the .conf files into")
-    r.add_argument(
-        "--base",
-        default="/etc/asterisk-ivr",
-        help="the directory Asterisk sees these files under, minus /etc (default: %(default)s)",
-    )
-    r.set_defaults(func=cmd_trunks)
-    a = tsub.add_parser("apply", help="render into the live config and reload over AMI")
-    a.add_argument("--dir", help="live config directory (default: the local Asterisk's)")
-    a.add_argument(
-        "--base",
-        default="/etc/asterisk-ivr",
-        help="with --dir: the directory Asterisk sees, minus /etc",
-    )
-    a.set_defaults(func=cmd_trunks)
-    st = tsub.add_parser("status", help="each trunk's endpoint, contacts and registration")
-    st.add_argument("--json", action="store_true")
-    st.set_defaults(func=cmd_trunks)
+    trunks_cli.add_parser(sub)
 
     p = sub.add_parser("callbacks", help="the callback outbox")
     csub = p.add_subparsers(dest="callbacks_command", required=True)
     c = csub.add_parser("list", help="callback events (all, or by status)")
     c.add_argument("--failed", action="store_true", help="only failed ones")
-    c.add_argument("--status", choices=["pending", "delivered", "failed", "no_url"])
+    c.add_argument("--status", choices=[str(s) for s in OutboxStatus])
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_callbacks)
     c = csub.add_parser("retry", help="deliver failed callbacks again")
@@ -327,13 +251,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        from ivr.asterisk.pbx import PbxError
-
-        if isinstance(exc, PbxError):
-            print(f"ivr: local asterisk: {exc}", file=sys.stderr)
-            return 2
-        raise
     return code
 
 

@@ -18,12 +18,24 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INVENTORY = REPO_ROOT / "sip_config" / "trunks.local.toml"
+from ivr.vocabulary import Outcome, ReleaseCause
+
+
+def package_data(*parts: str) -> Path:
+    """A file shipped inside the package (installed from a wheel or checked out alike)."""
+    return Path(str(resources.files("ivr").joinpath("data", *parts)))
+
+
+DEFAULT_INVENTORY = package_data("trunks.local.toml")
+DEFAULT_PROMPTS = package_data("prompts")
+# Settings that name files: a relative value in a settings file is taken relative to that
+# file, so a gateway starts the same from any working directory.
+PATH_SETTINGS = {("store", "path"), ("calls", "prompts_dir"), ("pbx", "cache_dir")}
 
 
 class ConfigError(ValueError):
@@ -88,6 +100,12 @@ class PbxSettings:
             raise ConfigError(
                 "pbx.instance", f"must be letters, digits or -, got {self.instance!r}"
             )
+
+    @property
+    def sounds_dir(self) -> str:
+        """Where the local chroot's Asterisk finds the prompts (``ivr pbx up`` puts them
+        there): the default of ``calls.asterisk_prompts_dir``."""
+        return f"/ivr/{self.instance}/sounds"
 
     @property
     def cache_path(self) -> Path:
@@ -211,23 +229,8 @@ class CallbacksSettings:
             raise ConfigError("callbacks.per_portal", "must be between 1 and concurrency")
 
 
-# ARI hangup reasons for an unanswered call, and the SIP final response Asterisk 22 sends
-# for each (LAB-NOTES; every response also carries "Reason: Q.850;cause=N").
-RELEASE_CAUSES: dict[str, int] = {
-    "busy": 486,
-    "normal": 603,
-    "rejected": 403,
-    "no_answer": 480,
-    "normal_unspecified": 480,
-    "congestion": 503,
-    "timeout": 408,
-    "codec_mismatch": 488,
-    "failure": 500,
-    "interworking": 500,
-    "unallocated": 404,
-    "number_incomplete": 484,
-}
-CALL_OUTCOMES = ("verified", "withheld", "not_eligible", "no_pending", "rejected_source", "failed")
+RELEASE_CAUSES: dict[str, int] = {str(c): c.sip_status for c in ReleaseCause}
+CALL_OUTCOMES = tuple(str(o) for o in Outcome)
 
 
 @dataclass(frozen=True)
@@ -235,8 +238,8 @@ class CallsSettings:
     """What the caller hears and how the call ends (see docs/operations.md)."""
 
     language: str = "ja"  # ja | en; a DID in the inventory may set its own
-    prompts_dir: str = str(REPO_ROOT / "prompts")  # <lang>/<outcome>.wav, 8 kHz mono
-    # The same files as Asterisk sees them; empty: the local chroot's copy.
+    prompts_dir: str = str(DEFAULT_PROMPTS)  # <lang>/<outcome>.wav, 8 kHz mono
+    # The same files as Asterisk sees them; empty: the local chroot's copy (pbx.sounds_dir).
     asterisk_prompts_dir: str = ""
     release_cause: str = "busy"  # for unanswered calls (early_media, reject)
     cause_verified: str = ""  # per-outcome overrides; empty: release_cause
@@ -260,9 +263,9 @@ class CallsSettings:
         if self.prompt_timeout <= 0:
             raise ConfigError("calls.prompt_timeout", "must be positive")
 
-    def cause(self, outcome: str) -> str:
+    def cause(self, outcome: Outcome | str) -> ReleaseCause:
         value: str = getattr(self, f"cause_{outcome}", "") or self.release_cause
-        return value
+        return ReleaseCause(value)
 
 
 @dataclass(frozen=True)
@@ -460,7 +463,11 @@ def load_settings(
             if not isinstance(value, Mapping):
                 raise ConfigError(name, "must be a table")
             merged = dict(kwargs.get(name, {}))
-            merged.update(_section(tp, name, value, from_env))
+            section = _section(tp, name, value, from_env)
+            for key, item in section.items():
+                if not from_env and (name, key) in PATH_SETTINGS and item and item != ":memory:":
+                    section[key] = str((base_dir / Path(item).expanduser()).resolve())
+            merged.update(section)
             kwargs[name] = merged
     built: dict[str, Any] = {}
     for name, value in kwargs.items():

@@ -4,30 +4,24 @@ Asterisk plays only 8 kHz mono for ``.wav`` ("Not in mono", "frequency mismatch"
 otherwise), and ``play`` answers 201 even for a missing file, failing later: so every
 file is checked when the gateway starts, not at the first call.
 
-The shipped files are made from ``prompts/texts.toml`` by :func:`build` (espeak-ng and
-sox, without dither so the same text gives the same bytes). Operators can point
-``calls.prompts_dir`` at their own recordings with the same names.
+The shipped files (package data, ``ivr/data/prompts``) are made from their
+``texts.toml`` by ``ivr prompts build`` (:mod:`ivr.devtools.synth`, a build-time tool
+the gateway never imports). Operators can point ``calls.prompts_dir`` at their own
+recordings with the same names.
 """
 
 from __future__ import annotations
 
-import math
-import shutil
-import struct
-import subprocess
-import tempfile
-import tomllib
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.calls import Outcome
-from ivr.config import REPO_ROOT
+from ivr.config import DEFAULT_PROMPTS
+from ivr.vocabulary import Outcome
 
-DEFAULT_DIR = REPO_ROOT / "prompts"
+DEFAULT_DIR = DEFAULT_PROMPTS
 LANGUAGES = ("ja", "en")
 OUTCOMES = tuple(str(o) for o in Outcome)
-_VOICES = {"ja": "ja", "en": "en-us"}
 
 
 class PromptError(ValueError):
@@ -78,74 +72,3 @@ def load(directory: Path) -> dict[tuple[str, str], Prompt]:
             path = prompt_path(directory, language, outcome)
             found[(outcome, language)] = Prompt(outcome, language, path, inspect(path))
     return found
-
-
-def write_tones(directory: Path, seconds: float, hz: int = 440) -> Path:
-    """A tone for every outcome and language, in the layout of real prompts: for tests
-    and benchmarks that measure the gateway, not the recordings."""
-    frames = b"".join(
-        struct.pack("<h", int(6000 * math.sin(2 * math.pi * hz * i / 8000)))
-        for i in range(int(8000 * seconds))
-    )
-    for language in LANGUAGES:
-        for outcome in OUTCOMES:
-            path = prompt_path(directory, language, outcome)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with wave.open(str(path), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(8000)
-                w.writeframes(frames)
-    return directory
-
-
-def texts(directory: Path = DEFAULT_DIR) -> dict[str, dict[str, dict[str, str]]]:
-    data: dict[str, dict[str, dict[str, str]]] = tomllib.loads(
-        (directory / "texts.toml").read_text(encoding="utf-8")
-    )
-    return data
-
-
-def build(directory: Path = DEFAULT_DIR) -> list[Path]:
-    """Synthesize every prompt from ``texts.toml`` into ``directory/<lang>/<outcome>.wav``."""
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            raise PromptError(f"{tool} is missing: apt-get install espeak-ng sox")
-    written = []
-    table = texts(directory)
-    for outcome in OUTCOMES:
-        for language in LANGUAGES:
-            speak = table[outcome][language]["speak"]
-            out = prompt_path(directory, language, outcome)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory() as tmp:
-                raw = Path(tmp) / "raw.wav"
-                subprocess.run(
-                    ["espeak-ng", "-v", _VOICES[language], "-s", "175", "-w", str(raw), speak],
-                    check=True,
-                    capture_output=True,
-                )
-                # -D: no dither, so the output is the same bytes every time.
-                subprocess.run(
-                    [
-                        "sox",
-                        "-D",
-                        str(raw),
-                        "-r",
-                        "8000",
-                        "-c",
-                        "1",
-                        "-b",
-                        "16",
-                        "-e",
-                        "signed-integer",
-                        str(out),
-                        "pad",
-                        "0.1",
-                        "0.2",
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-            written.append(out)
-    return written

@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 import structlog
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ivr.app import Components, components, create_app
-from ivr.asterisk.pbx import LocalPbx
 from ivr.config import Settings, load_settings, replace
-from ivr.prompts import write_tones
-from ivr.sipcall import CallResult, CallSpec, place_call
+from ivr.devtools.pbx import LocalPbx
+from ivr.devtools.sipcall import CallResult, CallSpec, place_call
+from ivr.devtools.synth import write_tones
 from ivr.trunks import Inventory, load_inventory
+from tests.fakes import FakeAmi, FakeAri
+from tests.portal import Portal, StartPortal
 
 DATA = Path(__file__).parent / "data"
 TOKEN = "test-token-portal-a"
@@ -53,9 +56,21 @@ def short_prompts(pbx: LocalPbx, tmp_path_factory: pytest.TempPathFactory) -> di
 
 
 @pytest.fixture(autouse=True)
-def _quiet_logs() -> Iterator[None]:
+def _quiet_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Logs are captured, not printed; a command that configures logging (``main``)
+    must not make loggers cache that configuration past the test."""
+    import ivr.log
+
+    real = ivr.log.configure
+
+    def configure_uncached(level: str = "info", fmt: str = "auto") -> None:
+        real(level, fmt)
+        structlog.configure(cache_logger_on_first_use=False)
+
+    monkeypatch.setattr(ivr.log, "configure", configure_uncached)
     with structlog.testing.capture_logs():
         yield
+    structlog.reset_defaults()  # a level set by ``main`` must not filter the next test
 
 
 @dataclasses.dataclass
@@ -121,6 +136,7 @@ async def make_gateway(
         connect: bool = True,
         short: bool = False,
         inventory: Inventory | None = None,
+        fake: bool = False,
         **sections: dict[str, Any],
     ) -> Gateway:
         if short:
@@ -128,7 +144,10 @@ async def make_gateway(
             sections["calls"] = {**tones, **sections.get("calls", {})}
         settings = replace(test_settings, store={"path": str(tmp_path / "ivr.sqlite3")}, **sections)
         inventory = restrict(inventory or test_inventory, dids)
-        app = create_app(settings, inventory)
+        adapters: dict[str, Any] = (
+            {"ari": FakeAri(connected=False), "ami": FakeAmi()} if fake else {}
+        )
+        app = create_app(settings, inventory, **adapters)
         client = await aiohttp_client(app)
         parts = components(app)
         if connect:
@@ -146,10 +165,8 @@ async def gateway(pbx: LocalPbx, make_gateway: MakeGateway) -> Gateway:
 
 @pytest.fixture
 async def api_gateway(make_gateway: MakeGateway) -> Gateway:
-    """A gateway for API tests: no Asterisk needed (ARI stays disconnected)."""
-    return await make_gateway(
-        connect=False, asterisk={"http_port": 1, "heartbeat": 1.0, "connect_timeout": 0.2}
-    )
+    """A gateway for API tests: fake ARI and AMI, never connected; a real SQLite store."""
+    return await make_gateway(connect=False, fake=True)
 
 
 Call = Callable[..., Awaitable[CallResult]]
@@ -169,3 +186,15 @@ def call(pbx: LocalPbx, test_settings: Settings) -> Call:
         return await place_call(s)
 
     return place
+
+
+@pytest.fixture
+async def start_portal(aiohttp_server: Any) -> StartPortal:
+    async def start(port: int | None = None, **kw: Any) -> tuple[Portal, str]:
+        portal = Portal(**kw)
+        app = web.Application()
+        app.router.add_post("/hooks/{name}", portal.handle)
+        server = await aiohttp_server(app, port=port) if port else await aiohttp_server(app)
+        return portal, f"http://127.0.0.1:{server.port}/hooks/ivr"
+
+    return start

@@ -10,8 +10,8 @@ from ivr import numbers
 from ivr.callbacks import CallbackSender
 from ivr.config import Settings
 from ivr.metrics import Metrics
-from ivr.store import Store
-from ivr.trunkstatus import TrunkMonitor
+from ivr.trunks.status import TrunkMonitor
+from ivr.verification.ports import Store
 from ivr.verification.service import VerificationService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,6 +27,7 @@ READY_CHECKS = web.AppKey[dict[str, ReadyCheck]]("ready_checks")
 
 def add_routes(app: web.Application) -> None:
     from ivr.api import admin, ops, portal
+    from ivr.trunks import http as trunks_http
 
     app.router.add_post("/v1/verifications", portal.create_verification)
     app.router.add_get("/v1/verifications/{id}", portal.get_verification)
@@ -35,7 +36,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/callbacks", admin.list_callbacks)
     app.router.add_post("/admin/callbacks/retry-failed", admin.retry_failed)
     app.router.add_post("/admin/callbacks/{id}/retry", admin.retry_callback)
-    app.router.add_get("/admin/trunks", admin.trunks)
+    trunks_http.add_routes(app)
     app.router.add_get("/metrics", ops.metrics)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)

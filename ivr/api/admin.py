@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.api import MONITOR, SENDER, STORE
+from ivr.api import SENDER, STORE
 from ivr.verification.errors import InvalidRequest, NotFound
+from ivr.vocabulary import OutboxStatus
 
-_STATUSES = ("pending", "delivered", "failed", "no_url")
+_STATUSES = tuple(str(s) for s in OutboxStatus)
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in _STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(_STATUSES)}", field="status")
-    events = await request.app[STORE].list_outbox(status)
+    events = await request.app[STORE].list_outbox(OutboxStatus(status) if status else None)
     return web.json_response({"callbacks": [e.as_dict() for e in events]})
 
 
@@ -37,14 +38,3 @@ async def retry_failed(request: web.Request) -> web.Response:
     count = await request.app[STORE].retry_events(None, sender.clock())
     sender.kick()
     return web.json_response({"requeued": count})
-
-
-async def trunks(request: web.Request) -> web.Response:
-    """The trunk snapshot kept current from AMI events; 503 until it was loaded."""
-    monitor = request.app[MONITOR]
-    if not monitor.loaded:
-        return web.json_response(
-            {"error": {"code": "not_loaded", "message": "trunk status not loaded yet (AMI)"}},
-            status=503,
-        )
-    return web.json_response({"trunks": monitor.as_list()})

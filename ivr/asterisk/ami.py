@@ -42,6 +42,13 @@ class AmiClient:
         self._manager: Manager | None = None
         self.logged_in = asyncio.Event()
 
+    def subscribe(
+        self, on_event: Callable[[AmiEvent], None], on_login: Callable[[], None] | None = None
+    ) -> None:
+        """Where events go, and what runs after every login (first or after a restart)."""
+        self.on_event = on_event
+        self.on_login_hook = on_login
+
     async def connect(self, timeout: float | None = None) -> None:
         """Connect and log in; raises :class:`AmiError` if that fails within ``timeout``."""
         loop = asyncio.get_running_loop()

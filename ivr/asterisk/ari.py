@@ -1,6 +1,7 @@
 """ARI client: one WebSocket for the Stasis app's events, REST over one ClientSession.
 
-Only protocol here; what to do with a call lives in :mod:`ivr.stasis`.
+Only protocol here; what to do with a call lives in :mod:`ivr.stasis`, which subscribes
+to the events (``subscribe``) when it is built.
 
 Asterisk replays nothing after a disconnect (LAB-NOTES): channels that were in the app
 stay there, controllable over REST, and never time out by themselves. So after every
@@ -29,6 +30,10 @@ EventHandler = Callable[[dict[str, Any]], None]
 ConnectHook = Callable[[], Awaitable[None]]
 
 
+def _no_handler(event: dict[str, Any]) -> None:
+    log.debug("ari_event_unrouted", type=event.get("type"))
+
+
 class AriError(Exception):
     def __init__(self, status: int, method: str, path: str, text: str) -> None:
         super().__init__(f"ARI {method} {path} -> {status}: {text[:200]}")
@@ -36,16 +41,11 @@ class AriError(Exception):
 
 
 class AriClient:
-    def __init__(
-        self,
-        settings: AsteriskSettings,
-        on_event: EventHandler,
-        on_connect: ConnectHook | None = None,
-    ) -> None:
+    def __init__(self, settings: AsteriskSettings) -> None:
         self.settings = settings
         self.app = settings.app
-        self.on_event = on_event
-        self.on_connect = on_connect
+        self.on_event: EventHandler = _no_handler
+        self.on_connect: ConnectHook | None = None
         self.base = settings.ari_url
         self._auth = aiohttp.encode_basic_auth(settings.ari_user, settings.ari_password)
         self._session: aiohttp.ClientSession | None = None
@@ -59,6 +59,11 @@ class AriClient:
         if self._session is None:
             raise RuntimeError("ARI client is not started")
         return self._session
+
+    def subscribe(self, on_event: EventHandler, on_connect: ConnectHook | None = None) -> None:
+        """Where the app's events go, and what runs after every (re)connect."""
+        self.on_event = on_event
+        self.on_connect = on_connect
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(

@@ -10,33 +10,39 @@ together or not at all.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from random import Random
 from typing import Any, TypeVar
 
-from ivr.store import CallRecord, Created, NewVerification, OutboxEvent
 from ivr.store.group_commit import GroupCommit
 from ivr.store.sqlite_schema import (
     CALL_COLUMNS,
-    IDEMPOTENCY_TTL,
+    CALL_MARKS,
     MIGRATIONS,
+    OUTBOX_COLUMNS,
+    OUTBOX_MARKS,
     V_COLUMNS,
     V_MARKS,
     call_values,
+    outbox_values,
+    row_to_call,
+    row_to_event,
     row_to_verification,
     verification_values,
 )
-from ivr.verification.errors import IdempotencyConflict, NotFound, NotPending
-from ivr.verification.events import terminal_event
-from ivr.verification.models import (
-    InvalidTransition,
-    Status,
-    Verification,
-    choose_dial_number,
+from ivr.verification import decisions
+from ivr.verification.decisions import IdempotentEntry
+from ivr.verification.models import Verification
+from ivr.verification.ports import (
+    CallRecord,
+    CommitListener,
+    Created,
+    NewVerification,
+    OutboxEvent,
 )
+from ivr.vocabulary import OutboxStatus
 
 T = TypeVar("T")
 
@@ -49,15 +55,10 @@ class SqliteStore:
         self.path = str(path)
         self._gc = GroupCommit()
 
-    @property
-    def on_committed_events(self) -> Callable[[list[OutboxEvent]], None] | None:
+    def set_commit_listener(self, listener: CommitListener | None) -> None:
         """Called in the event loop with the outbox events of every commit: the callback
         sender delivers them at once instead of finding them by polling the outbox."""
-        return self._gc.on_committed
-
-    @on_committed_events.setter
-    def on_committed_events(self, hook: Callable[[list[OutboxEvent]], None] | None) -> None:
-        self._gc.on_committed = hook
+        self._gc.on_committed = listener
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._gc.run("read", fn, *args)
@@ -109,10 +110,6 @@ class SqliteStore:
             self._gc.connection.close()
             self._gc.connection = None
 
-    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        # Writes run inside the group commit's transaction: nothing to open here.
-        return fn(self.db)
-
     def _ping(self) -> bool:
         self.db.execute("SELECT 1").fetchone()
         return True
@@ -124,36 +121,20 @@ class SqliteStore:
             return False
 
     # -- verifications ----------------------------------------------------------------
+    # Each write reads the rows a decision needs, runs the decision (ivr.verification.
+    # decisions) and persists what it says, all in one savepoint of the group commit.
 
     def _save_terminal(self, db: sqlite3.Connection, v: Verification, now: float) -> None:
         db.execute(
             f"UPDATE verifications SET ({V_COLUMNS}) = ({V_MARKS}) WHERE id = ?",
             (*verification_values(v), v.id),
         )
-        event_id, type_, body = terminal_event(v, now)
+        event = decisions.outbox_event(v, now)
         db.execute(
-            "INSERT INTO outbox (id, verification_id, type, payload, callback_url, portal,"
-            " created_at, next_attempt_at, retry_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, v.id, type_, body, v.callback_url, v.portal, now, now, now),
+            f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES ({OUTBOX_MARKS})",
+            outbox_values(event),
         )
-        self._gc.emit(
-            OutboxEvent(
-                event_id,
-                v.id,
-                type_,
-                body,
-                v.callback_url,
-                v.portal,
-                now,
-                "pending",
-                0,
-                now,
-                None,
-                None,
-                None,
-                now,
-            )
-        )
+        self._gc.emit(event)
 
     @staticmethod
     def _pending_of(db: sqlite3.Connection, phone: str) -> list[Verification]:
@@ -163,54 +144,46 @@ class SqliteStore:
         ).fetchall()
         return [row_to_verification(r) for r in rows]
 
+    def _previous(self, db: sqlite3.Connection, req: NewVerification) -> IdempotentEntry | None:
+        if req.idempotency_key is None:
+            return None
+        row = db.execute(
+            "SELECT fingerprint, verification_id, created_at FROM idempotency_keys"
+            " WHERE scope = ? AND key = ?",
+            (req.idempotency_scope, req.idempotency_key),
+        ).fetchone()
+        if row is None:
+            return None
+        v = self._get(row[1])
+        return None if v is None else IdempotentEntry(row[0], v, row[2])
+
     def _create(
         self, req: NewVerification, pool: Sequence[str], now: float, rng: Random
     ) -> Created:
-        def tx(db: sqlite3.Connection) -> Created:
-            if req.idempotency_key is not None:
-                db.execute(
-                    "DELETE FROM idempotency_keys WHERE created_at < ?", (now - IDEMPOTENCY_TTL,)
-                )
-                row = db.execute(
-                    "SELECT fingerprint, verification_id FROM idempotency_keys"
-                    " WHERE scope = ? AND key = ?",
-                    (req.idempotency_scope, req.idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    if row[0] != req.fingerprint:
-                        raise IdempotencyConflict(
-                            "this Idempotency-Key was used with a different request"
-                        )
-                    existing = self._get(row[1])
-                    assert existing is not None
-                    return Created(existing, replayed=True)
-            pending = []
-            for v in self._pending_of(db, req.phone_number):
-                if v.is_due(now):  # past expiry: settle it now, it holds no DID
-                    self._save_terminal(db, v.expire(now), now)
-                else:
-                    pending.append(v)
-            dial, supersede = choose_dial_number(pool, pending, rng)
-            superseded: tuple[Verification, ...] = ()
-            if supersede is not None:
-                cancelled = supersede.cancel(now, "superseded")
-                self._save_terminal(db, cancelled, now)
-                superseded = (cancelled,)
-            v = Verification.new(
-                req.phone_number, dial, now, req.ttl, req.reference, req.callback_url, req.portal
-            )
+        db = self.db
+        if req.idempotency_key is not None:  # housekeeping: keys are remembered for a day
             db.execute(
-                f"INSERT INTO verifications ({V_COLUMNS}) VALUES ({V_MARKS})",
-                verification_values(v),
+                "DELETE FROM idempotency_keys WHERE created_at < ?",
+                (now - decisions.IDEMPOTENCY_TTL,),
             )
-            if req.idempotency_key is not None:
-                db.execute(
-                    "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
-                    (req.idempotency_scope, req.idempotency_key, req.fingerprint, v.id, now),
-                )
-            return Created(v, superseded)
-
-        return self._tx(tx)
+        plan = decisions.plan_create(
+            req, self._previous(db, req), self._pending_of(db, req.phone_number), pool, now, rng
+        )
+        if plan.replayed:
+            return Created(plan.verification, replayed=True)
+        for done in plan.terminal:
+            self._save_terminal(db, done, now)
+        v = plan.verification
+        db.execute(
+            f"INSERT INTO verifications ({V_COLUMNS}) VALUES ({V_MARKS})",
+            verification_values(v),
+        )
+        if req.idempotency_key is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                (req.idempotency_scope, req.idempotency_key, req.fingerprint, v.id, now),
+            )
+        return Created(v, plan.superseded, expired=plan.expired)
 
     async def create_verification(
         self, req: NewVerification, pool: Sequence[str], now: float, rng: Random
@@ -227,65 +200,32 @@ class SqliteStore:
         return await self._run(self._get, verification_id)
 
     def _cancel(self, verification_id: str, now: float, reason: str) -> Verification:
-        def tx(db: sqlite3.Connection) -> Verification:
-            v = self._get(verification_id)
-            if v is None:
-                raise NotFound(f"no verification {verification_id}")
-            try:
-                done = v.expire(now) if v.is_due(now) else v.cancel(now, reason)
-            except InvalidTransition:
-                raise NotPending(
-                    f"verification {verification_id} is already {v.status}",
-                    current_status=str(v.status),
-                ) from None
-            self._save_terminal(db, done, now)
-            return done
-
-        return self._tx(tx)
+        done = decisions.plan_cancel(verification_id, self._get(verification_id), now, reason)
+        self._save_terminal(self.db, done, now)
+        return done
 
     async def cancel_verification(
         self, verification_id: str, now: float, reason: str
     ) -> Verification:
-        done = await self._write(self._cancel, verification_id, now, reason)
-        if done.status is Status.EXPIRED:  # committed as expired; the cancel itself fails
-            raise NotPending(
-                f"verification {verification_id} has expired", current_status="expired"
-            )
-        return done
+        return await self._write(self._cancel, verification_id, now, reason)
 
     # -- calls ------------------------------------------------------------------------
 
     def _match(
         self, call: CallRecord, caller_e164: str, caller_raw: str, now: float
     ) -> tuple[CallRecord, Verification | None]:
-        def tx(db: sqlite3.Connection) -> tuple[CallRecord, Verification | None]:
-            row = db.execute(
-                f"SELECT {V_COLUMNS} FROM verifications WHERE phone_number = ?"
-                " AND dial_number = ? AND status = 'pending' ORDER BY created_at DESC LIMIT 1",
-                (caller_e164, call.did),
-            ).fetchone()
-            verified: Verification | None = None
-            record = call
-            if row is not None:
-                v = row_to_verification(row)
-                if v.is_due(now):
-                    self._save_terminal(db, v.expire(now), now)
-                    record = _with(
-                        call, outcome="no_pending", reason="expired", verification_id=v.id
-                    )
-                else:
-                    verified = v.verify(now, call.channel_id, call.trunk or "", caller_raw)
-                    self._save_terminal(db, verified, now)
-                    record = _with(call, outcome="verified", reason=None, verification_id=v.id)
-            else:
-                record = _with(call, outcome="no_pending", reason="no_pending_verification")
-            db.execute(
-                f"INSERT INTO calls ({CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
-                call_values(record),
-            )
-            return record, verified
-
-        return self._tx(tx)
+        db = self.db
+        row = db.execute(
+            f"SELECT {V_COLUMNS} FROM verifications WHERE phone_number = ?"
+            " AND dial_number = ? AND status = 'pending' ORDER BY created_at DESC LIMIT 1",
+            (caller_e164, call.did),
+        ).fetchone()
+        candidate = row_to_verification(row) if row is not None else None
+        plan = decisions.plan_match(call, candidate, caller_raw, now)
+        if plan.changed is not None:
+            self._save_terminal(db, plan.changed, now)
+        self._record(plan.record)
+        return plan.record, plan.verified
 
     async def match_call(
         self, call: CallRecord, caller_e164: str, caller_raw: str, now: float
@@ -294,7 +234,7 @@ class SqliteStore:
 
     def _record(self, call: CallRecord) -> None:
         self.db.execute(
-            f"INSERT INTO calls ({CALL_COLUMNS}) VALUES ({','.join('?' * 14)})",
+            f"INSERT INTO calls ({CALL_COLUMNS}) VALUES ({CALL_MARKS})",
             call_values(call),
         )
 
@@ -317,7 +257,7 @@ class SqliteStore:
         rows = self.db.execute(
             f"SELECT {CALL_COLUMNS} FROM calls ORDER BY seq DESC LIMIT ?", (limit,)
         ).fetchall()
-        return [CallRecord(*r) for r in rows]
+        return [row_to_call(r) for r in rows]
 
     async def list_calls(self, limit: int = 100) -> list[CallRecord]:
         return await self._run(self._list_calls, limit)
@@ -325,20 +265,15 @@ class SqliteStore:
     # -- expiry -----------------------------------------------------------------------
 
     def _expire_due(self, now: float) -> list[Verification]:
-        def tx(db: sqlite3.Connection) -> list[Verification]:
-            rows = db.execute(
-                f"SELECT {V_COLUMNS} FROM verifications WHERE status = 'pending'"
-                " AND expires_at <= ? ORDER BY expires_at LIMIT 1000",
-                (now,),
-            ).fetchall()
-            done = []
-            for r in rows:
-                v = row_to_verification(r).expire(now)
-                self._save_terminal(db, v, now)
-                done.append(v)
-            return done
-
-        return self._tx(tx)
+        rows = self.db.execute(
+            f"SELECT {V_COLUMNS} FROM verifications WHERE status = 'pending'"
+            " AND expires_at <= ? ORDER BY expires_at LIMIT 1000",
+            (now,),
+        ).fetchall()
+        done = decisions.plan_expiry([row_to_verification(r) for r in rows], now)
+        for v in done:
+            self._save_terminal(self.db, v, now)
+        return done
 
     async def expire_due(self, now: float) -> list[Verification]:
         return await self._write(self._expire_due, now)
@@ -361,35 +296,32 @@ class SqliteStore:
 
     # -- outbox -----------------------------------------------------------------------
 
-    _OUTBOX_COLUMNS = (
-        "id, verification_id, type, payload, callback_url, portal, created_at, status,"
-        " attempts, next_attempt_at, last_error, last_status, delivered_at, retry_since"
-    )
-
-    def _list_outbox(self, status: str | None, limit: int) -> list[OutboxEvent]:
-        sql = f"SELECT {self._OUTBOX_COLUMNS} FROM outbox"
+    def _list_outbox(self, status: OutboxStatus | None, limit: int) -> list[OutboxEvent]:
+        sql = f"SELECT {OUTBOX_COLUMNS} FROM outbox"
         args: tuple[Any, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
-            args = (status,)
+            args = (str(status),)
         rows = self.db.execute(sql + " ORDER BY created_at LIMIT ?", (*args, limit)).fetchall()
-        return [OutboxEvent(*r) for r in rows]
+        return [row_to_event(r) for r in rows]
 
-    async def list_outbox(self, status: str | None = None, limit: int = 1000) -> list[OutboxEvent]:
+    async def list_outbox(
+        self, status: OutboxStatus | None = None, limit: int = 1000
+    ) -> list[OutboxEvent]:
         return await self._run(self._list_outbox, status, limit)
 
     def _due_events(self, now: float, per_portal: int) -> list[OutboxEvent]:
         # The first few due events of every portal: a portal with a backlog of failing
         # events cannot fill the window and starve the others.
         rows = self.db.execute(
-            f"SELECT {self._OUTBOX_COLUMNS} FROM ("
-            f" SELECT {self._OUTBOX_COLUMNS}, row_number() OVER ("
+            f"SELECT {OUTBOX_COLUMNS} FROM ("
+            f" SELECT {OUTBOX_COLUMNS}, row_number() OVER ("
             "  PARTITION BY portal ORDER BY next_attempt_at) AS rn"
             " FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?)"
             " WHERE rn <= ? ORDER BY next_attempt_at",
             (now, per_portal),
         ).fetchall()
-        return [OutboxEvent(*r) for r in rows]
+        return [row_to_event(r) for r in rows]
 
     async def due_events(self, now: float, per_portal: int) -> list[OutboxEvent]:
         return await self._run(self._due_events, now, per_portal)
@@ -406,7 +338,7 @@ class SqliteStore:
     def _record_attempt(
         self,
         event_id: str,
-        status: str,
+        status: OutboxStatus,
         attempts: int,
         next_attempt_at: float,
         last_error: str | None,
@@ -416,13 +348,21 @@ class SqliteStore:
         self.db.execute(
             "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
             " last_status = ?, delivered_at = ? WHERE id = ?",
-            (status, attempts, next_attempt_at, last_error, last_status, delivered_at, event_id),
+            (
+                str(status),
+                attempts,
+                next_attempt_at,
+                last_error,
+                last_status,
+                delivered_at,
+                event_id,
+            ),
         )
 
     async def record_attempt(
         self,
         event_id: str,
-        status: str,
+        status: OutboxStatus,
         attempts: int,
         next_attempt_at: float,
         last_error: str | None = None,
@@ -462,13 +402,9 @@ class SqliteStore:
 
     def _get_event(self, event_id: str) -> OutboxEvent | None:
         row = self.db.execute(
-            f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (event_id,)
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (event_id,)
         ).fetchone()
-        return OutboxEvent(*row) if row else None
+        return row_to_event(row) if row else None
 
     async def get_event(self, event_id: str) -> OutboxEvent | None:
         return await self._run(self._get_event, event_id)
-
-
-def _with(call: CallRecord, **changes: Any) -> CallRecord:
-    return dataclasses.replace(call, **changes)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ivr.store import CallRecord
 from ivr.verification.models import Status, Verification
+from ivr.verification.ports import CallRecord, OutboxEvent
+from ivr.vocabulary import AnswerMode, OutboxStatus, Outcome
 
 # Each entry moves the schema one version on; PRAGMA user_version says how far it is.
 MIGRATIONS: tuple[str, ...] = (
@@ -87,7 +88,12 @@ CALL_COLUMNS = (
     "channel_id, did, trunk, caller_masked, presentation, absence, outcome, reason, "
     "answer_mode, started_at, decided_at, verification_id, ended_at, committed_at"
 )
-IDEMPOTENCY_TTL = 24 * 3600.0
+CALL_MARKS = ",".join("?" * 14)
+OUTBOX_COLUMNS = (
+    "id, verification_id, type, payload, callback_url, portal, created_at, status,"
+    " attempts, next_attempt_at, last_error, last_status, delivered_at, retry_since"
+)
+OUTBOX_MARKS = ",".join("?" * 14)
 
 
 def row_to_verification(row: Sequence[Any]) -> Verification:
@@ -138,12 +144,69 @@ def call_values(c: CallRecord) -> tuple[Any, ...]:
         c.caller_masked,
         c.presentation,
         c.absence,
-        c.outcome,
+        str(c.outcome),
         c.reason,
-        c.answer_mode,
+        str(c.answer_mode),
         c.started_at,
         c.decided_at,
         c.verification_id,
         c.ended_at,
         c.committed_at,
+    )
+
+
+def row_to_call(row: Sequence[Any]) -> CallRecord:
+    return CallRecord(
+        channel_id=row[0],
+        did=row[1],
+        trunk=row[2],
+        caller_masked=row[3],
+        presentation=row[4],
+        absence=row[5],
+        outcome=Outcome(row[6]),
+        reason=row[7],
+        answer_mode=AnswerMode(row[8]),
+        started_at=row[9],
+        decided_at=row[10],
+        verification_id=row[11],
+        ended_at=row[12],
+        committed_at=row[13],
+    )
+
+
+def row_to_event(row: Sequence[Any]) -> OutboxEvent:
+    return OutboxEvent(
+        id=row[0],
+        verification_id=row[1],
+        type=row[2],
+        payload=row[3],
+        callback_url=row[4],
+        portal=row[5],
+        created_at=row[6],
+        status=OutboxStatus(row[7]),
+        attempts=row[8],
+        next_attempt_at=row[9],
+        last_error=row[10],
+        last_status=row[11],
+        delivered_at=row[12],
+        retry_since=row[13],
+    )
+
+
+def outbox_values(e: OutboxEvent) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.verification_id,
+        e.type,
+        e.payload,
+        e.callback_url,
+        e.portal,
+        e.created_at,
+        str(e.status),
+        e.attempts,
+        e.next_attempt_at,
+        e.last_error,
+        e.last_status,
+        e.delivered_at,
+        e.retry_since,
     )

@@ -17,9 +17,15 @@ from ivr import numbers
 from ivr.config import VerificationSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
-from ivr.store import CallRecord, Created, NewVerification, Store
-from ivr.verification.errors import InvalidRequest, NoDialNumbers, NotFound, NumberNotEligible
-from ivr.verification.models import Verification
+from ivr.verification.errors import (
+    InvalidRequest,
+    NoDialNumbers,
+    NotFound,
+    NotPending,
+    NumberNotEligible,
+)
+from ivr.verification.models import Status, Verification
+from ivr.verification.ports import CallRecord, Created, NewVerification, Store
 
 log = get_logger("ivr.verification")
 
@@ -33,7 +39,6 @@ class VerificationService:
         policy: numbers.NumberPolicy,
         clock: Callable[[], float] = time.time,
         rng: Random | None = None,
-        on_outbox: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
@@ -48,8 +53,6 @@ class VerificationService:
         self._waiters: dict[str, list[asyncio.Future[Verification | None]]] = {}
         self._kick = asyncio.Event()
         self._next_due: float | None = None
-        # Called after every commit that wrote a callback event (wakes the sender).
-        self.on_outbox = on_outbox or (lambda: None)
 
     # -- portal operations ------------------------------------------------------------
 
@@ -89,10 +92,8 @@ class VerificationService:
             portal=portal,
         )
         created = await self.store.create_verification(req, self.pool, self.clock(), self.rng)
-        for old in created.superseded:
+        for old in created.superseded + created.expired:
             self.notify(old.id, old)
-        if created.superseded:
-            self.on_outbox()
         if not created.replayed:
             self.metrics.created.inc()
             v = created.verification
@@ -132,14 +133,12 @@ class VerificationService:
                 self._waiters.pop(verification_id, None)
 
     async def cancel(self, verification_id: str) -> Verification:
-        try:
-            v = await self.store.cancel_verification(verification_id, self.clock(), "cancelled")
-        except Exception:
-            self.notify(verification_id)  # it may have been committed as expired
-            self.on_outbox()
-            raise
+        v = await self.store.cancel_verification(verification_id, self.clock(), "cancelled")
         self.notify(verification_id, v)
-        self.on_outbox()
+        if v.status is Status.EXPIRED:  # committed as expired; the cancel itself fails
+            raise NotPending(
+                f"verification {verification_id} has expired", current_status="expired"
+            )
         log.info("verification_cancelled", verification_id=v.id)
         return v
 
@@ -160,8 +159,17 @@ class VerificationService:
         record, verified = await self.store.match_call(call, caller_e164, caller_raw, self.clock())
         if record.verification_id is not None:
             self.notify(record.verification_id, verified)
-            self.on_outbox()
         return record, verified
+
+    async def record_call(self, call: CallRecord) -> None:
+        """A call decided without a verification (withheld, not eligible, ...)."""
+        await self.store.record_call(call)
+
+    async def finish_call(self, channel_id: str, committed_at: float | None) -> None:
+        await self.store.finish_call(channel_id, self.clock(), committed_at)
+
+    async def list_calls(self, limit: int = 100) -> list[CallRecord]:
+        return await self.store.list_calls(limit)
 
     # -- expiry -----------------------------------------------------------------------
 
@@ -175,7 +183,6 @@ class VerificationService:
                     for v in await self.store.expire_due(now):
                         log.info("verification_expired", verification_id=v.id)
                         self.notify(v.id, v)
-                    self.on_outbox()
                     continue
                 self._next_due = due
                 delay = 30.0 if due is None else min(max(due - now, 0.0), 30.0)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ivr import prompts
-from ivr.sipcall import CallResult
+from ivr.devtools.sipcall import CallResult
 from tests.conftest import Call, Gateway, MakeGateway
 
 CALLER = "09012345678"

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ivr.asterisk.pbx import LocalPbx
+from ivr.devtools.pbx import LocalPbx
 from tests.conftest import AUTH, DATA, Call, MakeGateway
 
 IVR = [sys.executable, "-m", "ivr"]

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from ivr import trunkops
 from ivr.asterisk.ami import AmiClient
-from ivr.asterisk.pbx import LocalPbx
 from ivr.config import Settings
+from ivr.devtools.pbx import LocalPbx
 from ivr.trunks import Did, Inventory, Registration, Trunk
+from ivr.trunks import apply as trunk_apply
+from ivr.trunks import status as trunk_status
 from tests.conftest import AUTH, DATA, Call, MakeGateway
 
 OPS = {"Authorization": "Bearer test-ops-token"}
@@ -37,8 +38,8 @@ async def live(
 ) -> AsyncIterator[Any]:
     """Apply an inventory to the session's Asterisk; the test inventory comes back after."""
 
-    async def apply(inventory: Inventory) -> list[trunkops.FileChange]:
-        return await trunkops.apply(test_settings, inventory, pbx.base / "etc", pbx.inside, ami)
+    async def apply(inventory: Inventory) -> list[trunk_apply.FileChange]:
+        return await trunk_apply.apply(test_settings, inventory, pbx.base / "etc", pbx.inside, ami)
 
     yield apply
     await apply(test_inventory)
@@ -54,10 +55,10 @@ def with_did(inventory: Inventory, did: Did) -> Inventory:
 
 
 async def test_status_shows_both_trunks(ami: AmiClient, test_inventory: Inventory) -> None:
-    states = await trunkops.status(ami, test_inventory)
+    states = await trunk_status.status(ami, test_inventory)
     assert [s.name for s in states] == ["carrier", "peer"]
     assert all(s.endpoint not in ("Missing", "Unknown") for s in states)
-    table = trunkops.status_table(states)
+    table = trunk_status.status_table(states)
     assert "carrier" in table and "peer" in table
 
 

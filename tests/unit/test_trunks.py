@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,7 +84,9 @@ def test_every_error_is_reported_at_once() -> None:
 
 
 def test_the_shipped_inventories_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ivr.config import REPO_ROOT
+    from ivr.trunks import default_inventory_path
+
+    REPO_ROOT = Path(__file__).resolve().parents[2]
     from ivr.trunks import load_inventory
 
     monkeypatch.setenv("PROVIDER_REG_PASSWORD", "secret")
@@ -91,4 +94,4 @@ def test_the_shipped_inventories_load(monkeypatch: pytest.MonkeyPatch) -> None:
     reg = example.trunk("provider-reg")
     assert reg is not None and reg.registration is not None
     assert reg.registration.password == "secret"
-    assert load_inventory(REPO_ROOT / "sip_config" / "trunks.local.toml").trunks
+    assert load_inventory(default_inventory_path()).trunks

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ivr.config import Settings
-from ivr.trunks import Inventory, Trunk
+from ivr.trunks.inventory import Inventory, Trunk
 
 # Channel variables the StasisStart event carries, so the gateway reads the caller's
 # identity without one REST round trip per call. Asterisk's own presentation is not

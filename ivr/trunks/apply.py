@@ -1,4 +1,4 @@
-"""``ivr trunks apply`` and ``status``: write the generated config, reload, report."""
+"""``ivr trunks apply``: write the generated config into the live directory, reload what changed."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.asterisk import render
 from ivr.asterisk.ami import AmiClient
 from ivr.config import Settings
-from ivr.trunks import Inventory
-from ivr.trunkstatus import TrunkMonitor, TrunkState
+from ivr.trunks import render
+from ivr.trunks.inventory import Inventory
 
 # What a reload has to touch for each generated file (CLI commands over AMI).
 RELOADS = {
@@ -73,35 +72,3 @@ async def apply(
             if trunk.registration is not None:
                 await ami.action("PJSIPRegister", Registration=trunk.name)
     return changed
-
-
-async def status(ami: AmiClient, inventory: Inventory) -> list[TrunkState]:
-    monitor = TrunkMonitor(ami, inventory)
-    await monitor.refresh()
-    return [monitor.snapshot[t.name] for t in inventory.trunks]
-
-
-def status_table(states: list[TrunkState]) -> str:
-    rows = [("trunk", "up", "endpoint", "contacts (rtt)", "registration", "dids")]
-    for s in states:
-        contacts = (
-            ", ".join(
-                f"{c.uri} {c.status}" + (f" {c.rtt_ms:.1f} ms" if c.rtt_ms is not None else "")
-                for c in s.contacts.values()
-            )
-            or "-"
-        )
-        rows.append(
-            (
-                s.name,
-                "yes" if s.up else "NO",
-                s.endpoint,
-                contacts,
-                s.registration or "-",
-                str(s.dids),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )

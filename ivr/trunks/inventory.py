@@ -1,6 +1,6 @@
 """The trunk inventory: carrier SIP trunks and the authentication numbers (DIDs) on them.
 
-The inventory (TOML, see ``sip_config/``) is the source of truth: the Asterisk config
+The inventory (TOML, see ``sip_config/README.md``) is the source of truth: the Asterisk config
 is generated from it and the gateway takes its DIDs and trusted trunks from it. Loading
 checks everything and reports every problem at once, each naming the trunk and key.
 """
@@ -11,12 +11,14 @@ import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ivr import numbers
+from ivr.vocabulary import AnswerMode
 
-ANSWER_MODES = ("answer", "early_media", "reject")
+ANSWER_MODES = tuple(str(m) for m in AnswerMode)
 KNOWN_CODECS = ("ulaw", "alaw", "g722", "g729", "opus", "gsm")
 TRANSPORTS = ("udp", "tcp")
 _TRUNK_KEYS = {
@@ -49,7 +51,7 @@ class InventoryError(ValueError):
 class Did:
     number: str  # E.164
     # early_media by default: the caller hears the result and, never answered, pays nothing.
-    answer_mode: str = "early_media"
+    answer_mode: AnswerMode = AnswerMode.EARLY_MEDIA
     language: str | None = None  # prompts; None: the settings' calls.language
 
     @property
@@ -163,8 +165,11 @@ class _Checker:
         ):
             self.error(f"{dkey}.number", f"{rd['number']!r} is not a valid Japanese number")
             return None
-        mode = rd.get("answer_mode", "early_media")
-        if mode not in ANSWER_MODES:
+        mode = AnswerMode.EARLY_MEDIA
+        raw_mode = rd.get("answer_mode", "early_media")
+        if raw_mode in ANSWER_MODES:
+            mode = AnswerMode(raw_mode)
+        else:
             self.error(f"{dkey}.answer_mode", f"must be one of {', '.join(ANSWER_MODES)}")
         language = rd.get("language")
         if language is not None and language not in ("ja", "en"):
@@ -271,6 +276,11 @@ def parse_inventory(data: dict[str, Any]) -> Inventory:
         key, message = check.errors[0]
         raise InventoryError(key, message, check.errors)
     return Inventory(tuple(trunks))
+
+
+def default_inventory_path() -> Path:
+    """The embedded development inventory (loopback carriers), shipped in the package."""
+    return Path(str(resources.files("ivr") / "data" / "trunks.local.toml"))
 
 
 def load_inventory(path: str | Path) -> Inventory:

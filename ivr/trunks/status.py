@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ivr.asterisk.ami import AmiClient, AmiError, AmiEvent
+from ivr.asterisk.ami import AmiError, AmiEvent
 from ivr.log import get_logger
-from ivr.trunks import Inventory
+from ivr.trunks.inventory import Inventory
 
-log = get_logger("ivr.trunkstatus")
+log = get_logger("ivr.trunks")
+
+
+class AmiPort(Protocol):
+    """What trunk status needs from AMI (``ivr.asterisk.ami.AmiClient``, or a fake)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def action(self, name: str, **params: str) -> list[AmiEvent]: ...
+
+    def subscribe(
+        self, on_event: Callable[[AmiEvent], None], on_login: Callable[[], None] | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -128,13 +143,19 @@ def apply_event(snapshot: dict[str, TrunkState], event: AmiEvent) -> bool:
 class TrunkMonitor:
     """Keeps the snapshot; 503 (``loaded`` false) until the first load."""
 
-    def __init__(self, ami: AmiClient, inventory: Inventory) -> None:
+    def __init__(self, ami: AmiPort, inventory: Inventory) -> None:
         self.ami = ami
         self.inventory = inventory
         self.snapshot: dict[str, TrunkState] = {}
         self.loaded = False
         self._refreshing: asyncio.Task[None] | None = None
         self._again = False
+        ami.subscribe(self.on_event, self.schedule_refresh)
+
+    def reload_inventory(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        if self.ami.connected:
+            self.schedule_refresh()
 
     async def refresh(self) -> None:
         details: dict[str, list[AmiEvent]] = {}
@@ -192,3 +213,35 @@ class TrunkMonitor:
             self._refreshing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refreshing
+
+
+async def status(ami: AmiPort, inventory: Inventory) -> list[TrunkState]:
+    monitor = TrunkMonitor(ami, inventory)
+    await monitor.refresh()
+    return [monitor.snapshot[t.name] for t in inventory.trunks]
+
+
+def status_table(states: list[TrunkState]) -> str:
+    rows = [("trunk", "up", "endpoint", "contacts (rtt)", "registration", "dids")]
+    for s in states:
+        contacts = (
+            ", ".join(
+                f"{c.uri} {c.status}" + (f" {c.rtt_ms:.1f} ms" if c.rtt_ms is not None else "")
+                for c in s.contacts.values()
+            )
+            or "-"
+        )
+        rows.append(
+            (
+                s.name,
+                "yes" if s.up else "NO",
+                s.endpoint,
+                contacts,
+                s.registration or "-",
+                str(s.dids),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )

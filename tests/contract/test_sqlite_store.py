@@ -6,11 +6,9 @@ import asyncio
 from pathlib import Path
 from random import Random
 
-import pytest
-
-from ivr.store import NewVerification
 from ivr.store.sqlite import SqliteStore
-from ivr.verification.errors import IdempotencyConflict, NotPending
+from ivr.verification.errors import IdempotencyConflict
+from ivr.verification.ports import NewVerification
 
 POOL = ["+81355550001"]
 
@@ -40,21 +38,3 @@ async def test_concurrent_writes_commit_together_and_fail_alone(tmp_path: Path) 
     await reopened.open()
     assert await reopened.count_pending() == 51  # nothing lost, nothing from the failure
     await reopened.close()
-
-
-async def test_a_failed_write_rolls_back_only_itself(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.sqlite3")
-    await store.open()
-    created = await store.create_verification(req("+819011112222"), POOL, 1000.0, Random(1))
-    vid = created.verification.id
-    # Past expiry: the cancel commits the expiry and then reports not_pending.
-    with pytest.raises(NotPending):
-        await store.cancel_verification(vid, 2000.0, "cancelled")
-    v = await store.get_verification(vid)
-    assert v is not None and v.status == "expired"
-    events = await store.list_outbox()
-    assert [e.type for e in events] == ["verification.expired"]
-    with pytest.raises(NotPending):
-        await store.cancel_verification(vid, 2001.0, "cancelled")
-    assert len(await store.list_outbox()) == 1
-    await store.close()

@@ -29,16 +29,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ivr.asterisk import render
+from ivr.clibase import CliError
 from ivr.config import Settings
-from ivr.trunks import Inventory
+from ivr.trunks import Inventory, render
 
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-wav")
 DEFAULT_MIRROR_FALLBACK = "http://deb.debian.org/debian"
 
 
-class PbxError(RuntimeError):
+class PbxError(CliError):
     """The local Asterisk could not be provisioned, started or stopped."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"local asterisk: {message}")
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,6 @@ class PbxStatus:
             "version": self.version,
             "rootfs": str(self.rootfs),
         }
-
-
-def local_sounds_dir(instance: str) -> str:
-    """Where the local chroot's Asterisk finds the prompts (see ``install_config``)."""
-    return f"/ivr/{instance}/sounds"
 
 
 def _version(info: dict[str, Any]) -> str:
@@ -176,6 +174,7 @@ class LocalPbx:
         render.write(files, self.base / "etc")
         for sub in ("run", "log", "db", "spool"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
+        # Where ``calls.asterisk_prompts_dir`` points by default (PbxSettings.sounds_dir).
         self.install_prompts(Path(self.settings.calls.prompts_dir), "sounds")
 
     def install_prompts(self, source: Path, name: str) -> str:

@@ -1,0 +1,220 @@
+"""One call, from StasisStart to release: identity -> outcome -> commit -> prompt -> release.
+
+The order is the product's promise: the outcome is committed (and the portal's long poll
+woken) before the caller hears anything; the prompt and the release come after, and a
+failure there can no longer undo a verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from ivr import numbers
+from ivr.asterisk.ari import AriError
+from ivr.calls import CallerIdentity, precheck, read_identity
+from ivr.log import get_logger
+from ivr.metrics import Metrics
+from ivr.stasis.policy import CallPolicy
+from ivr.stasis.ports import AriPort
+from ivr.trunks import Inventory
+from ivr.verification.ports import CallRecord
+from ivr.verification.service import VerificationService
+from ivr.vocabulary import AnswerMode, Outcome
+
+log = get_logger("ivr.stasis")
+
+
+@dataclass
+class ActiveCall:
+    """A channel in the app, as the router tracks it while the flow runs."""
+
+    channel_id: str
+    received_at: float = field(default_factory=time.time)  # StasisStart read off the socket
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    playbacks: dict[str, asyncio.Future[str]] = field(default_factory=dict)
+
+
+def parse_time(stamp: object) -> float | None:
+    """An ARI timestamp (``2026-11-27T14:54:35.123+0000``) as POSIX seconds."""
+    if isinstance(stamp, str):
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    """What a StasisStart event says about a call."""
+
+    channel_id: str
+    did: str  # the dialled DID (the dialplan's first Stasis argument)
+    trunk: str  # the endpoint it came in on (the second)
+    started_at: float  # the channel's creation: the INVITE reaching Asterisk
+    identity: CallerIdentity
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> CallStart:
+        channel = event.get("channel") or {}
+        args = [str(a) for a in event.get("args") or []]
+        caller = channel.get("caller") or {}
+        started = parse_time(channel.get("creationtime")) or parse_time(event.get("timestamp"))
+        return cls(
+            channel_id=str(channel.get("id", "")),
+            did=args[0] if args else "",
+            trunk=args[1] if len(args) > 1 else "",
+            started_at=started or time.time(),
+            identity=read_identity(
+                str(caller.get("number") or ""),
+                str(caller.get("name") or ""),
+                channel.get("channelvars") or {},
+            ),
+        )
+
+
+class CallFlow:
+    """Runs one call at a time per task; shares nothing between calls but its inputs."""
+
+    def __init__(
+        self,
+        ari: AriPort,
+        service: VerificationService,
+        inventory: Inventory,
+        number_policy: numbers.NumberPolicy,
+        call_policy: CallPolicy,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.ari = ari
+        self.service = service
+        self.number_policy = number_policy
+        self.call_policy = call_policy
+        self.metrics = metrics or Metrics()
+        self.inventory = inventory
+        self._dids = inventory.dids
+
+    def reload_inventory(self, inventory: Inventory) -> None:
+        """Take a new trunk inventory (after ``ivr trunks apply`` and SIGHUP)."""
+        self.inventory = inventory
+        self._dids = inventory.dids
+
+    async def run(self, call: ActiveCall, event: Mapping[str, Any]) -> None:
+        structlog.contextvars.bind_contextvars(channel_id=call.channel_id)
+        mode = AnswerMode.REJECT
+        language = self.call_policy.calls.language
+        outcome = Outcome.FAILED
+        committed_at: float | None = None
+        try:
+            start = CallStart.from_event(event)
+            structlog.contextvars.bind_contextvars(did=start.did, trunk=start.trunk)
+            entry = self._dids.get(start.did)
+            if entry is not None:
+                mode = entry[1].answer_mode
+                language = entry[1].language or language
+            record = await self._decide(start, mode)
+            committed_at = time.time()
+            outcome = record.outcome
+            self._observe(call, start, record, committed_at)
+        except Exception:
+            log.exception("call_failed")
+            outcome = Outcome.FAILED
+        try:
+            await self._release(call, outcome, mode, language)
+        except Exception:
+            log.exception("call_release_failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await self.service.finish_call(call.channel_id, committed_at)
+
+    async def _decide(self, start: CallStart, mode: AnswerMode) -> CallRecord:
+        """The call's outcome, durably recorded (and the verification, if it verified)."""
+        identity = start.identity
+        check = precheck(
+            identity,
+            self.inventory.trunk(start.trunk),
+            start.did in self.service.pool,
+            self.number_policy,
+        )
+        record = CallRecord(
+            channel_id=start.channel_id,
+            did=start.did,
+            trunk=start.trunk or None,
+            caller_masked=numbers.mask(identity.raw_number) if identity.raw_number else "",
+            presentation=identity.presentation,
+            absence=str(identity.absence) if identity.absence else None,
+            outcome=check.outcome or Outcome.NO_PENDING,
+            reason=check.reason,
+            answer_mode=mode,
+            started_at=start.started_at,
+            decided_at=time.time(),
+        )
+        if check.outcome is None and identity.number is not None:
+            record, _ = await self.service.match_call(record, identity.number, identity.raw_number)
+        else:
+            await self.service.record_call(record)
+        return record
+
+    def _observe(
+        self, call: ActiveCall, start: CallStart, record: CallRecord, committed_at: float
+    ) -> None:
+        self.metrics.calls.labels(str(record.outcome), start.trunk or "-").inc()
+        if record.outcome is Outcome.VERIFIED:
+            self.metrics.verified.inc()
+            self.metrics.call_to_verified.observe(max(0.0, committed_at - start.started_at))
+        log.info(
+            "call_decided",
+            outcome=str(record.outcome),
+            reason=record.reason,
+            verification_id=record.verification_id,
+            caller=record.caller_masked,
+            absence=record.absence,
+            answer_mode=str(record.answer_mode),
+            # From the INVITE at Asterisk to StasisStart read here (Asterisk's part),
+            # and from there to the outcome durably stored (ours).
+            stasis_ms=round((call.received_at - start.started_at) * 1000, 1),
+            commit_ms=round((committed_at - call.received_at) * 1000, 1),
+        )
+
+    async def _release(
+        self, call: ActiveCall, outcome: Outcome, mode: AnswerMode, language: str
+    ) -> None:
+        """Tell the caller, then end the call, the way the DID's answer mode says."""
+        cause = self.call_policy.cause(outcome)
+        try:
+            if mode is AnswerMode.REJECT:
+                await self.ari.hangup(call.channel_id, cause)
+                return
+            if mode is AnswerMode.ANSWER:
+                await self.ari.answer(call.channel_id)
+            else:  # early_media: 183 with the prompt, never a 200 OK
+                await self.ari.progress(call.channel_id)
+            await self._play(call, self.call_policy.prompt(outcome, language), language)
+            await self.ari.hangup(call.channel_id, "normal" if mode is AnswerMode.ANSWER else cause)
+        except AriError as exc:
+            if exc.status != 404:  # 404: the caller already hung up
+                raise
+
+    async def _play(self, call: ActiveCall, media: str, language: str) -> None:
+        playback_id = f"pb-{call.channel_id}"
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        call.playbacks[playback_id] = fut
+        await self.ari.play(call.channel_id, media, playback_id, language)
+        gone: asyncio.Future[Any] = asyncio.ensure_future(call.gone.wait())
+        try:
+            waiting: set[asyncio.Future[Any]] = {fut, gone}
+            done, _ = await asyncio.wait(
+                waiting,
+                timeout=self.call_policy.calls.prompt_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if fut in done and fut.result() == "failed":
+                log.error("prompt_failed", media=media)
+        finally:
+            gone.cancel()
+            call.playbacks.pop(playback_id, None)

@@ -1,0 +1,103 @@
+"""``ivr trunks check|render|apply|status``: the inventory and the Asterisk config from it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ivr.clibase import CliError, settings_of
+from ivr.trunks import InventoryError, load_inventory
+
+
+def cmd_trunks(args: argparse.Namespace) -> int:
+    from ivr.asterisk.ami import AmiClient, AmiError
+    from ivr.trunks import apply, render, status
+
+    settings = settings_of(args)
+    inventory_path = settings.inventory
+    if args.trunks_command == "check":
+        try:
+            inventory = load_inventory(inventory_path)
+        except InventoryError as exc:
+            for key, message in exc.errors:
+                print(f"{inventory_path}: {key}: {message}", file=sys.stderr)
+            return 1
+        print(f"{inventory_path}: OK: {len(inventory.trunks)} trunks, {len(inventory.dids)} DIDs")
+        return 0
+    inventory = load_inventory(inventory_path)
+    if args.trunks_command == "render":
+        files = render.render(settings, inventory, args.base)
+        render.write(files, Path(args.out))
+        print(f"wrote {len(files)} files to {args.out}")
+        return 0
+
+    async def with_ami() -> int:
+        ami = AmiClient(settings.asterisk)
+        try:
+            await ami.connect()
+        except AmiError as exc:
+            raise CliError(str(exc)) from None
+        try:
+            if args.trunks_command == "apply":
+                if args.dir:
+                    live, base = Path(args.dir), args.base
+                else:  # the local chroot's live config
+                    from ivr.devtools.pbx import LocalPbx
+
+                    pbx = LocalPbx(settings, inventory)
+                    live, base = pbx.base / "etc", pbx.inside
+                changed = await apply.apply(settings, inventory, live, base, ami)
+                if not changed:
+                    print("no changes")
+                for change in changed:
+                    print(f"changed: {change}")
+                print("reloaded" if changed else "nothing to reload")
+                return 0
+            states = await status.status(ami, inventory)
+            if args.json:
+                print(json.dumps([s.as_dict() for s in states]))
+            else:
+                print(status.status_table(states))
+            return 0 if all(s.up for s in states) else 1
+        finally:
+            ami.close()
+
+    return asyncio.run(with_ami())
+
+
+def add_parser(sub: Any) -> None:
+    """The ``trunks`` command and its subcommands, on the main parser's subparsers."""
+    p = sub.add_parser("trunks", help="the trunk inventory and the Asterisk config from it")
+    p.add_argument(
+        "--inventory",
+        default=argparse.SUPPRESS,
+        help="inventory file (default: the settings' inventory)",
+    )
+    tsub = p.add_subparsers(dest="trunks_command", required=True)
+    c = tsub.add_parser("check", help="validate the inventory; every error names trunk and key")
+    c.set_defaults(func=cmd_trunks)
+    r = tsub.add_parser("render", help="write the Asterisk config for the inventory")
+    r.add_argument("--out", required=True, help="directory to write the .conf files into")
+    r.add_argument(
+        "--base",
+        default="/etc/asterisk-ivr",
+        help="the directory Asterisk sees these files under, minus /etc (default: %(default)s)",
+    )
+    r.set_defaults(func=cmd_trunks)
+    a = tsub.add_parser("apply", help="render into the live config and reload over AMI")
+    a.add_argument("--dir", help="live config directory (default: the local Asterisk's)")
+    a.add_argument(
+        "--base",
+        default="/etc/asterisk-ivr",
+        help="with --dir: the directory Asterisk sees, minus /etc",
+    )
+    a.set_defaults(func=cmd_trunks)
+    st = tsub.add_parser("status", help="each trunk's endpoint, contacts and registration")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_trunks)
+    for leaf in (c, r, a, st):  # ``ivr trunks check --inventory F`` too
+        leaf.add_argument("--inventory", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
