@@ -44,7 +44,7 @@ from aiohttp import web
 
 from ivr.config import load_settings
 from ivr.devtools.pbx import LocalPbx
-from ivr.prompts import write_tones
+from ivr.devtools.synth import write_tones
 from ivr.store.sqlite import SqliteStore
 from ivr.trunks import load_inventory
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ivr import numbers
-from ivr.clibase import CliError, settings_of
+from ivr.clibase import CliError, add_common_options, settings_of
 from ivr.config import ConfigError
 from ivr.trunks import InventoryError, load_inventory
 from ivr.trunks import cli as trunks_cli
@@ -170,12 +170,7 @@ def cmd_numbers(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
-    parser.add_argument("--config", "-c", help="settings file (TOML); default: $IVR_CONFIG")
-    parser.add_argument(
-        "--inventory",
-        default=argparse.SUPPRESS,
-        help="trunk inventory file (default: the settings' inventory)",
-    )
+    add_common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the gateway (ARI, portal API, callbacks)")
@@ -229,7 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("numbers", nargs="+")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_numbers)
+    _common_everywhere(parser)
     return parser
+
+
+def _common_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--inventory`` wherever people put them: ``ivr --config F serve``
+    and ``ivr serve --config F`` mean the same."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "--config" not in sub._option_string_actions:
+                    add_common_options(sub, hidden=True)
+                _common_everywhere(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,11 +13,28 @@ class CliError(Exception):
     """A failure that deserves one line, not a traceback."""
 
 
+def add_common_options(parser: argparse.ArgumentParser, hidden: bool = False) -> None:
+    """The options every command takes, before or after its name."""
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS if hidden else "settings file (TOML); default: $IVR_CONFIG",
+    )
+    parser.add_argument(
+        "--inventory",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS
+        if hidden
+        else "trunk inventory file (default: the settings' inventory)",
+    )
+
+
 def settings_of(args: argparse.Namespace) -> Settings:
     """The settings (``--config`` or ``$IVR_CONFIG``), with ``--inventory`` taken from
     wherever it was given: ``ivr --inventory F trunks check`` and
     ``ivr trunks --inventory F check`` mean the same."""
-    settings = load_settings(args.config)
+    settings = load_settings(getattr(args, "config", None))
     inventory = getattr(args, "inventory", None)
     if inventory:
         settings = dataclasses.replace(settings, inventory=str(Path(inventory).resolve()))

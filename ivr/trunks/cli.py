@@ -77,6 +77,7 @@ def add_parser(sub: Any) -> None:
         default=argparse.SUPPRESS,
         help="inventory file (default: the settings' inventory)",
     )
+    p.add_argument("--config", "-c", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     tsub = p.add_subparsers(dest="trunks_command", required=True)
     c = tsub.add_parser("check", help="validate the inventory; every error names trunk and key")
     c.set_defaults(func=cmd_trunks)
@@ -99,5 +100,3 @@ def add_parser(sub: Any) -> None:
     st = tsub.add_parser("status", help="each trunk's endpoint, contacts and registration")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_trunks)
-    for leaf in (c, r, a, st):  # ``ivr trunks check --inventory F`` too
-        leaf.add_argument("--inventory", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,23 +155,3 @@ async def test_number_asserted_by_an_untrusted_source_is_rejected(
     record = await gw.call_for("+81355550099")
     assert (record.outcome, record.trunk) == ("rejected_source", "peer")
     assert (await gw.get(v["id"]))["status"] == "pending"
-
-
-async def test_missing_prompt_is_reported_at_startup(
-    make_gateway: MakeGateway, tmp_path: Path
-) -> None:
-    from ivr.config import ConfigError
-
-    (tmp_path / "ja").mkdir()
-    with pytest.raises(ConfigError) as info:
-        await make_gateway(connect=False, calls={"prompts_dir": str(tmp_path)})
-    assert info.value.key == "calls.prompts_dir"
-    assert "verified.wav is missing" in str(info.value)
-
-
-def test_shipped_prompts_are_playable_and_match_their_texts() -> None:
-    texts = prompts.texts()
-    for (outcome, language), prompt in PROMPTS.items():
-        assert 1.0 < prompt.seconds < 12.0, prompt
-        assert texts[outcome][language]["text"]
-    assert set(texts) == set(prompts.OUTCOMES)

@@ -45,3 +45,91 @@ def test_trunks_render_is_deterministic(tmp_path: Path) -> None:
     assert a == b and "pjsip.conf" in a and "extensions.conf" in a
     assert b"Stasis(phone-auth," in a["extensions.conf"]
     assert b"trust_id_inbound = yes" in a["pjsip.conf"]
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "sip_config" / "example.toml"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--inventory", str(EXAMPLE), "trunks", "check"],
+        ["trunks", "--inventory", str(EXAMPLE), "check"],
+        ["trunks", "check", "--inventory", str(EXAMPLE)],
+    ],
+)
+def test_inventory_option_wherever_it_is_put(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROVIDER_REG_PASSWORD", "secret")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{EXAMPLE}: OK:")
+
+
+def _documented_commands() -> list[str]:
+    """Every ``ivr ...`` command in the README and the docs: in code blocks and in
+    inline code, with ``a|b`` alternatives and ``[...]`` options expanded."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    texts = [root / "README.md", root / "sip_config" / "README.md", *(root / "docs").glob("*.md")]
+    found: list[str] = []
+    for path in texts:
+        text = path.read_text(encoding="utf-8")
+        spans = re.findall(r"`((?:\.venv/bin/)?ivr [^`]+)`", text)
+        spans += re.findall(r"^(?:\.venv/bin/)?(ivr [^#\n]+)", text, re.MULTILINE)
+        for span in spans:
+            command = span.removeprefix(".venv/bin/").strip()
+            if "..." in command or command.startswith("ivr serve"):
+                continue
+            found.append(command)
+    return sorted(set(found))
+
+
+def _expand(command: str) -> list[list[str]]:
+    import itertools
+    import re
+    import shlex
+
+    forms = [command]
+    if "[" in command:  # with and without each optional part
+        forms = [re.sub(r"\[([^\]]*)\]", r"\1", command), re.sub(r"\s*\[[^\]]*\]", "", command)]
+    placeholders = {
+        "FILE": str(EXAMPLE),
+        "DIR": "/tmp/x",
+        "PATH": "/x",
+        "<id>": "msg_x",
+        "<did>": "0355550101",
+    }
+    out = []
+    for form in forms:
+        words = [placeholders.get(w, w) for w in shlex.split(form)]
+        choices = [w.split("|") if "|" in w and not w.startswith("<") else [w] for w in words]
+        out.extend(list(c) for c in itertools.product(*choices))
+    return out
+
+
+def test_every_documented_command_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr.cli import build_parser
+
+    commands = _documented_commands()
+    assert any("trunks" in c for c in commands) and any("numbers" in c for c in commands)
+    for command in commands:
+        for argv in _expand(command):
+            try:
+                build_parser().parse_args(argv[1:])
+            except SystemExit as exc:
+                if exc.code != 0:  # --help exits 0
+                    raise AssertionError(f"documented command does not parse: {command!r}") from exc
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--config", "x.toml", "serve"], ["serve", "--config", "x.toml"], ["serve", "-c", "x.toml"]],
+)
+def test_config_option_before_or_after_the_command(argv: list[str]) -> None:
+    from ivr.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.config == "x.toml" and args.command == "serve"

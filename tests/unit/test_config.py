@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import ivr
 from ivr.config import ConfigError, load_settings
 
 
@@ -80,3 +81,30 @@ def test_bad_settings_name_the_key(
 def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean 'port'"):
         load_settings(write(tmp_path, "[api]\nprot = 1\n"), environ={})
+
+
+def test_relative_paths_in_a_file_resolve_against_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "etc" / "ivr"
+    conf.mkdir(parents=True)
+    (conf / "trunks.toml").write_text("")
+    (conf / "ivr.toml").write_text(
+        'inventory = "trunks.toml"\n[store]\npath = "state/ivr.sqlite3"\n'
+        '[calls]\nprompts_dir = "../prompts"\n[pbx]\ncache_dir = "cache"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(conf / "ivr.toml", environ={})
+    assert s.inventory == str(conf / "trunks.toml")
+    assert s.store.path == str(conf / "state" / "ivr.sqlite3")
+    assert s.calls.prompts_dir == str(tmp_path / "etc" / "prompts")
+    assert s.pbx.cache_path == conf / "cache"
+    # The environment is read as given (relative to the working directory).
+    env = load_settings(conf / "ivr.toml", environ={"IVR_STORE_PATH": "x.db"})
+    assert env.store.path == "x.db"
+
+
+def test_defaults_need_no_checkout() -> None:
+    s = load_settings(None, environ={})
+    assert Path(s.inventory).is_file() and Path(s.calls.prompts_dir, "ja", "verified.wav").is_file()
+    assert Path(s.inventory).is_relative_to(Path(ivr.__file__).parent)
