@@ -27,7 +27,7 @@ from ivr.config import ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
 from ivr.metrics import Metrics
 from ivr.stasis import AriConnection, CallFlow, CallPolicy, CallRouter
-from ivr.store.sqlite import SqliteStore
+from ivr.store import make_store
 from ivr.trunks import Inventory, InventoryError, load_inventory
 from ivr.trunks.status import AmiPort, TrunkMonitor
 from ivr.verification.ports import Store
@@ -73,7 +73,7 @@ def create_app(
     call_policy: CallPolicy | None = None,
 ) -> web.Application:
     inventory = inventory or load_inventory(settings.inventory)
-    store = store or SqliteStore(settings.store.path)
+    store = store or make_store(settings)
     ari = ari or AriClient(settings.asterisk)
     ami = ami or AmiClient(settings.asterisk)
     call_policy = call_policy or CallPolicy.from_settings(settings)
@@ -85,6 +85,7 @@ def create_app(
     service = VerificationService(
         store, dial_pool(inventory), settings.verification, policy, metrics=metrics
     )
+    store.set_change_listener(service.on_store_change, service.recheck_waiters)
     flow = CallFlow(ari, service, inventory, policy, call_policy, metrics)
     router = CallRouter(ari, flow)
     monitor = TrunkMonitor(ami, inventory)

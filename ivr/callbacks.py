@@ -182,6 +182,10 @@ class CallbackSender:
         # Wake at the next due event, on a kick, or within a second (an operator's
         # `ivr callbacks retry` from another process changes the store behind our back).
         delay = 1.0 if next_at is None else min(max(next_at - self.clock(), 0.0), 1.0)
+        if delay == 0 and self._inflight:
+            # What is due is in flight (or waits for a slot): the end of a delivery kicks
+            # us. Never spin on the outbox meanwhile.
+            delay = 1.0
         if delay > 0 and not self._kick.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), delay)
@@ -218,6 +222,15 @@ class CallbackSender:
             raise
         except Exception:
             log.exception("callback_attempt_crashed", event_id=event.id)
+            # Never leave it due and untried: the loop would find it again at once.
+            with contextlib.suppress(Exception):
+                await self.store.record_attempt(
+                    event.id,
+                    OutboxStatus.PENDING,
+                    event.attempts + 1,
+                    self.clock() + self.settings.backoff_max,
+                    "internal error in the callback sender; see the gateway log",
+                )
         finally:
             self._inflight.pop(event.id, None)
             self._recent[event.id] = event.attempts + 1

@@ -50,17 +50,70 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pg(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ivr.devtools.postgres import LocalPostgres, default_directory
+
+    settings = _settings(args)
+    directory = Path(args.dir) if args.dir else default_directory(settings.pbx.instance)
+    pg = LocalPostgres(directory, args.port)
+    if args.action == "up":
+        print(f"postgresql: running on 127.0.0.1:{args.port}; store.url = {pg.up()}")
+    elif args.action == "down":
+        print("postgresql: stopped" if pg.down() else "postgresql: was not running")
+    else:
+        status = pg.status()
+        state = "running" if status.running else "stopped"
+        print(f"postgresql ({status.directory}): {state}; store.url = {status.url}")
+        return 0 if status.running else 3
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """The store's schema: which version it has, and bringing it up to date."""
+    from ivr.store import make_store
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = make_store(settings)
+        if settings.store.kind == "sqlite":
+            await store.open()  # SQLite migrates on open
+            await store.close()
+            print(f"sqlite {settings.store.path}: up to date")
+            return 0
+        from ivr.store.postgres import PostgresStore
+        from ivr.store.postgres_schema import MIGRATIONS
+
+        assert isinstance(store, PostgresStore)
+        try:
+            if args.action == "migrate":
+                await store.open()  # opening applies what is missing
+            else:
+                await store.connect(1, 1)
+            version = await store.schema_version()
+        finally:
+            await store.close()
+        latest = len(MIGRATIONS)
+        state = "up to date" if version == latest else f"behind: {latest - version} to apply"
+        print(f"postgresql {settings.store.masked_url}: schema {version} of {latest}, {state}")
+        return 0 if version == latest else 1
+
+    return asyncio.run(run())
+
+
 def cmd_callbacks(args: argparse.Namespace) -> int:
     """Work on the outbox in the store directly: works whether the gateway runs or not
     (a running gateway picks requeued events up within a second)."""
     import time
 
-    from ivr.store.sqlite import SqliteStore
+    from ivr.store import make_store
 
     settings = _settings(args)
 
     async def run() -> int:
-        store = SqliteStore(settings.store.path)
+        store = make_store(settings)
         await store.open()
         try:
             if args.callbacks_command == "list":
@@ -195,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_call)
 
     trunks_cli.add_parser(sub)
+
+    p = sub.add_parser("pg", help="a private local PostgreSQL for development and tests")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--port", type=int, default=15432)
+    p.add_argument("--dir", help="cluster directory (default: /var/tmp/ivr-postgres-<instance>)")
+    p.set_defaults(func=cmd_pg)
+
+    p = sub.add_parser("db", help="the store's schema (store.url or store.path)")
+    p.add_argument("action", choices=["migrate", "status"])
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("callbacks", help="the callback outbox")
     csub = p.add_subparsers(dest="callbacks_command", required=True)

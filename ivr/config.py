@@ -65,7 +65,10 @@ class AsteriskSettings:
     ari_password: str = "ivr-local-only"
     ami_user: str = "ivr"
     ami_password: str = "ivr-local-only"
-    app: str = "phone-auth"
+    app: str = "phone-auth"  # this gateway's Stasis app (one WebSocket per app)
+    # Every gateway's app, in the order the dialplan tries them: a call goes to the first
+    # one connected, so a dead gateway costs no calls. Empty: just ``app``.
+    apps: tuple[str, ...] = ()
     connect_timeout: float = 5.0
     heartbeat: float = 5.0
 
@@ -74,12 +77,23 @@ class AsteriskSettings:
             _port(f"asterisk.{name}", getattr(self, name))
         if self.rtp_end - self.rtp_start < 10:
             raise ConfigError("asterisk.rtp_end", "must leave at least 10 ports above rtp_start")
-        if not self.app or not self.app.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError("asterisk.app", f"must be letters, digits, - or _, got {self.app!r}")
+        for key, name in (("app", self.app), *(("apps", a) for a in self.apps)):
+            if not name or not name.replace("-", "").replace("_", "").isalnum():
+                raise ConfigError(
+                    f"asterisk.{key}", f"must be letters, digits, - or _, got {name!r}"
+                )
+        if self.apps and self.app not in self.apps:
+            raise ConfigError("asterisk.apps", f"must include this gateway's app {self.app!r}")
+        if len(set(self.apps)) != len(self.apps):
+            raise ConfigError("asterisk.apps", "lists an app twice")
         if self.connect_timeout <= 0:
             raise ConfigError("asterisk.connect_timeout", "must be positive")
         if self.heartbeat <= 0:
             raise ConfigError("asterisk.heartbeat", "must be positive")
+
+    @property
+    def stasis_apps(self) -> tuple[str, ...]:
+        return self.apps or (self.app,)
 
     @property
     def ari_url(self) -> str:
@@ -135,11 +149,49 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
+    """SQLite at ``path`` (the embedded default), or PostgreSQL when ``url`` is set
+    (``postgresql://user:password@host:port/db``; give it as ``IVR_STORE_URL`` or
+    ``env:NAME`` so the password stays out of the file)."""
+
     path: str = "var/ivr.sqlite3"
+    url: str = ""
+    pool_min: int = 2
+    pool_max: int = 10
+    # How long one gateway holds a callback it took from the shared outbox; past it,
+    # another gateway may take it (its holder died). Longer than callbacks.timeout.
+    lease_seconds: float = 60.0
 
     def validate(self) -> None:
-        if not self.path:
+        if not self.path and not self.url:
             raise ConfigError("store.path", "must not be empty")
+        if self.url:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+                raise ConfigError(
+                    "store.url",
+                    f"must be postgresql://user:password@host:port/database, got {self.masked_url}",
+                )
+        if not 1 <= self.pool_min <= self.pool_max:
+            raise ConfigError("store.pool_min", "must be at least 1 and at most pool_max")
+        if self.lease_seconds < 5:
+            raise ConfigError("store.lease_seconds", "must be at least 5 seconds")
+
+    @property
+    def kind(self) -> str:
+        return "postgres" if self.url else "sqlite"
+
+    @property
+    def masked_url(self) -> str:
+        """The URL with its password hidden, for logs and error messages."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
+    @property
+    def describe(self) -> str:
+        return self.masked_url if self.url else self.path
 
 
 @dataclass(frozen=True)
@@ -464,6 +516,11 @@ def load_settings(
                 raise ConfigError(name, "must be a table")
             merged = dict(kwargs.get(name, {}))
             section = _section(tp, name, value, from_env)
+            if name == "store" and str(section.get("url", "")).startswith("env:"):
+                var = section["url"][4:]
+                if var not in environ:
+                    raise ConfigError("store.url", f"environment variable {var} is not set")
+                section["url"] = environ[var]
             for key, item in section.items():
                 if not from_env and (name, key) in PATH_SETTINGS and item and item != ":memory:":
                     section[key] = str((base_dir / Path(item).expanduser()).resolve())

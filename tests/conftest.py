@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from ivr.app import Components, components, create_app
 from ivr.config import Settings, load_settings, replace
 from ivr.devtools.pbx import LocalPbx
+from ivr.devtools.postgres import LocalPostgres
 from ivr.devtools.sipcall import CallResult, CallSpec, place_call
 from ivr.devtools.synth import write_tones
 from ivr.trunks import Inventory, load_inventory
@@ -23,6 +24,7 @@ from tests.fakes import FakeAmi, FakeAri
 from tests.portal import Portal, StartPortal
 
 DATA = Path(__file__).parent / "data"
+PG_PORT = 25432  # the test cluster's; `ivr pg up` uses 15432
 TOKEN = "test-token-portal-a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -44,6 +46,28 @@ def pbx(test_settings: Settings, test_inventory: Inventory) -> Iterator[LocalPbx
     local.up()
     yield local
     local.down()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    """A private PostgreSQL cluster, made and started once for the session (never the
+    machine's own), on its own port; stopped and removed at the end."""
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="ivr-test-pg-", dir="/var/tmp"))
+    pg = LocalPostgres(directory, PG_PORT, fast=True)
+    pg.up()
+    yield pg
+    pg.destroy()
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(postgres: LocalPostgres) -> str:
+    """A new, empty database on the session's cluster."""
+    return postgres.create_database(f"t{next(_databases)}")
 
 
 @pytest.fixture(scope="session")

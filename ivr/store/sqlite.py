@@ -37,6 +37,7 @@ from ivr.verification.decisions import IdempotentEntry
 from ivr.verification.models import Verification
 from ivr.verification.ports import (
     CallRecord,
+    ChangeListener,
     CommitListener,
     Created,
     NewVerification,
@@ -54,6 +55,11 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._gc = GroupCommit()
+
+    def set_change_listener(
+        self, on_change: ChangeListener | None, on_resync: Callable[[], None] | None = None
+    ) -> None:
+        """One process owns the file: every change is this process's own."""
 
     def set_commit_listener(self, listener: CommitListener | None) -> None:
         """Called in the event loop with the outbox events of every commit: the callback

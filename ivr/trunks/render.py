@@ -182,7 +182,13 @@ def _trunk(t: Trunk) -> str:
 
 
 def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
-    app = settings.asterisk.app
+    # One Stasis app per gateway: Stasis() fails at once (STASISSTATUS=FAILED) for an app
+    # with no WebSocket connected, so the call moves on to the next gateway's app.
+    handoff = "".join(
+        f" same => n,Stasis({app},${{IVR_DID}},${{IVR_TRUNK}})\n"
+        ' same => n,GotoIf($["${STASISSTATUS}" != "FAILED"]?ivr-done,s,1)\n'
+        for app in settings.asterisk.stasis_apps
+    )
     out = [
         "[general]\nstatic = yes\nwriteprotect = yes\n",
         # What Asterisk does not pass by itself: the raw identity headers. An absent
@@ -194,14 +200,16 @@ def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
         " same => n,Set(SIP_FROM=${PJSIP_HEADER(read,From)})\n"
         " same => n,Set(CID_NUMPRES=${CALLERID(num-pres)})\n"
         " same => n,Return()\n",
-        # The gap guard: without a connected gateway Stasis() fails at once and the
-        # caller is released (34: no circuit available) instead of being left ringing;
+        # The gap guard: without any connected gateway every Stasis() fails at once and
+        # the caller is released (34: no circuit available) instead of being left ringing;
         # the absolute timeout ends any channel the gateway lost track of.
         "[ivr-to-gateway]\n"
         "exten => s,1,Set(TIMEOUT(absolute)=60)\n"
         " same => n,Gosub(ivr-capture-ids,s,1)\n"
-        f" same => n,Stasis({app},${{IVR_DID}},${{IVR_TRUNK}})\n"
+        f"{handoff}"
         " same => n,Hangup(34)\n",
+        # A gateway took the call and let it go on (it never does): end it.
+        "[ivr-done]\nexten => s,1,Hangup()\n",
     ]
     for t in inventory.trunks:
         lines = [f"[from-{t.name}]"]

@@ -97,6 +97,7 @@ class OutboxEvent:
 
 
 CommitListener = Callable[[list[OutboxEvent]], None]
+ChangeListener = Callable[[str], None]  # a verification id
 
 
 class Store(Protocol):
@@ -109,6 +110,13 @@ class Store(Protocol):
     def set_commit_listener(self, listener: CommitListener | None) -> None:
         """``listener`` is called in the event loop with the outbox events of every
         commit of this process, so the sender delivers them at once, unpolled."""
+
+    def set_change_listener(
+        self, on_change: ChangeListener | None, on_resync: Callable[[], None] | None = None
+    ) -> None:
+        """For a store shared by several gateways: ``on_change`` gets the id of every
+        verification another process made terminal; ``on_resync`` is called when such
+        news may have been missed (a lost connection). A store of one process ignores it."""
 
     async def create_verification(
         self, req: NewVerification, pool: Sequence[str], now: float, rng: Random
@@ -146,7 +154,9 @@ class Store(Protocol):
     ) -> list[OutboxEvent]: ...
 
     async def due_events(self, now: float, per_portal: int) -> list[OutboxEvent]:
-        """The first ``per_portal`` due pending events of every portal, oldest due first."""
+        """The first ``per_portal`` due pending events of every portal, oldest due first,
+        taken for this process (a shared store leases them, so one gateway at a time
+        delivers an event)."""
 
     async def next_event_at(self) -> float | None: ...
 

@@ -53,6 +53,7 @@ class VerificationService:
         self._waiters: dict[str, list[asyncio.Future[Verification | None]]] = {}
         self._kick = asyncio.Event()
         self._next_due: float | None = None
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     # -- portal operations ------------------------------------------------------------
 
@@ -147,6 +148,26 @@ class VerificationService:
             if not fut.done():
                 fut.set_result(changed)
 
+    def on_store_change(self, verification_id: str) -> None:
+        """Another gateway made this verification terminal: its waiters re-read it."""
+        if verification_id in self._waiters:
+            self.notify(verification_id)
+
+    def recheck_waiters(self) -> None:
+        """News from other gateways may have been missed: re-read every waited-for
+        verification and wake the waiters of those no longer pending."""
+        if self._waiters:
+            task = asyncio.create_task(self._recheck(list(self._waiters)), name="recheck")
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, ids: list[str]) -> None:
+        for verification_id in ids:
+            with contextlib.suppress(Exception):
+                v = await self.store.get_verification(verification_id)
+                if v is not None and v.status.terminal:
+                    self.notify(verification_id, v)
+
     @property
     def waiting(self) -> int:
         return sum(len(w) for w in self._waiters.values())
@@ -180,12 +201,18 @@ class VerificationService:
                 now = self.clock()
                 due = await self.store.next_expiry()
                 if due is not None and due <= now:
-                    for v in await self.store.expire_due(now):
+                    expired = await self.store.expire_due(now)
+                    for v in expired:
                         log.info("verification_expired", verification_id=v.id)
                         self.notify(v.id, v)
-                    continue
+                    if expired:
+                        continue
+                    # Nothing expired though something is due: another gateway sweeps
+                    # (a shared store), or it was settled meanwhile. Look again soon.
+                    delay = 1.0
+                else:
+                    delay = 30.0 if due is None else min(max(due - now, 0.0), 30.0)
                 self._next_due = due
-                delay = 30.0 if due is None else min(max(due - now, 0.0), 30.0)
                 self._kick.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), delay + 0.005)

@@ -22,21 +22,29 @@ POOL = ("+81355550001", "+81355550002")
 PHONE = "+819012345678"
 T0 = 1_800_000_000.0
 
-StoreFactory = Callable[[Path], Awaitable[Store]]
+StoreFactory = Callable[[pytest.FixtureRequest, Path], Awaitable[Store]]
 
 
-async def _sqlite(tmp: Path) -> Store:
+async def _sqlite(request: pytest.FixtureRequest, tmp: Path) -> Store:
     from ivr.store.sqlite import SqliteStore
 
     return SqliteStore(tmp / "contract.sqlite3")
 
 
-STORES: dict[str, StoreFactory] = {"sqlite": _sqlite}
+async def _postgres(request: pytest.FixtureRequest, tmp: Path) -> Store:
+    from ivr.config import StoreSettings
+    from ivr.store.postgres import PostgresStore
+
+    url = request.getfixturevalue("pg_url")  # a fresh database on the session's cluster
+    return PostgresStore(StoreSettings(url=url, pool_max=12), "contract-test")
+
+
+STORES: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(STORES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = await STORES[request.param](tmp_path)
+    s = await STORES[request.param](request, tmp_path)
     await s.open()
     yield s
     await s.close()
@@ -298,13 +306,13 @@ async def _terminal(store: Store, portal: str, n: int, at: float) -> list[str]:
 async def test_outbox_order_per_portal_and_fair_share(store: Store) -> None:
     a_ids = await _terminal(store, "portal-a", 5, T0)
     b_ids = await _terminal(store, "portal-b", 2, T0 + 100)
+    assert await store.next_event_at() == T0
     due = await store.due_events(T0 + 1000, per_portal=3)
     by_portal: dict[str | None, list[str]] = {}
     for e in due:
         by_portal.setdefault(e.portal, []).append(e.verification_id)
     assert by_portal == {"portal-a": a_ids[:3], "portal-b": b_ids}  # oldest first, capped
     assert [e.next_attempt_at for e in due] == sorted(e.next_attempt_at for e in due)
-    assert await store.next_event_at() == T0
     assert len(await store.list_outbox(OutboxStatus.PENDING)) == 7
 
 
