@@ -206,9 +206,20 @@ async def check_asterisk(settings: Settings) -> str:
     return str(info.get("system", {}).get("version", "unknown"))
 
 
+async def check_store(settings: Settings) -> None:
+    """Fail fast, naming ``store.url`` (password masked), when PostgreSQL is unreachable."""
+    if settings.store.url:
+        from ivr.store.postgres import PostgresStore
+
+        probe = PostgresStore(settings.store, "probe")
+        await probe.connect(1, 1)
+        await probe.close()
+
+
 async def serve(settings: Settings) -> int:
     configure(settings.log.level, settings.log.format)
     inventory = load_inventory(settings.inventory)
+    await check_store(settings)
     version = await check_asterisk(settings)
     app = create_app(settings, inventory)
     runner = web.AppRunner(app, access_log=None)
@@ -237,7 +248,7 @@ async def serve(settings: Settings) -> int:
         asterisk=version,
         app=settings.asterisk.app,
         dids=len(inventory.dids),
-        store=settings.store.path,
+        store=settings.store.describe,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

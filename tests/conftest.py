@@ -70,6 +70,14 @@ def pg_url(postgres: LocalPostgres) -> str:
     return postgres.create_database(f"t{next(_databases)}")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_section(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The ``store`` settings of a test run once on each store."""
+    if request.param == "postgres":
+        return {"url": request.getfixturevalue("pg_url")}
+    return {}
+
+
 @pytest.fixture(scope="session")
 def short_prompts(pbx: LocalPbx, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Half-second tones for every outcome, so tests about verifying do not sit through
@@ -161,16 +169,18 @@ async def make_gateway(
         short: bool = False,
         inventory: Inventory | None = None,
         fake: bool = False,
+        fake_connected: bool = False,
         **sections: dict[str, Any],
     ) -> Gateway:
         if short:
             tones = request.getfixturevalue("short_prompts")
             sections["calls"] = {**tones, **sections.get("calls", {})}
-        settings = replace(test_settings, store={"path": str(tmp_path / "ivr.sqlite3")}, **sections)
+        store = {"path": str(tmp_path / "ivr.sqlite3"), **sections.pop("store", {})}
+        settings = replace(test_settings, store=store, **sections)
         inventory = restrict(inventory or test_inventory, dids)
-        adapters: dict[str, Any] = (
-            {"ari": FakeAri(connected=False), "ami": FakeAmi()} if fake else {}
-        )
+        adapters: dict[str, Any] = {}
+        if fake:
+            adapters = {"ari": FakeAri(connected=fake_connected), "ami": FakeAmi()}
         app = create_app(settings, inventory, **adapters)
         client = await aiohttp_client(app)
         parts = components(app)

@@ -93,11 +93,16 @@ async def test_a_4xx_stops_retrying(make_gateway: MakeGateway, start_portal: Sta
 
 
 async def test_portal_down_for_the_whole_window_then_replayed(
-    make_gateway: MakeGateway, start_portal: StartPortal, tmp_path: Path
+    make_gateway: MakeGateway,
+    start_portal: StartPortal,
+    tmp_path: Path,
+    store_section: dict[str, Any],
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/hooks/ivr"
-    gw = await make_gateway(connect=False, fake=True, callbacks={**FAST, "max_age": 0.6})
+    gw = await make_gateway(
+        connect=False, fake=True, callbacks={**FAST, "max_age": 0.6}, store=store_section
+    )
     v = await gw.create("09012345678", callback_url=url)
     await cancel(gw, v["id"])
     for _ in range(50):
@@ -109,8 +114,10 @@ async def test_portal_down_for_the_whole_window_then_replayed(
     assert event.attempts >= 2 and "gave up" in (event.last_error or "")
     # Ops see it, the portal comes back, ops replay it.
     cfg = tmp_path / "ops.toml"
+    store = gw.settings.store
     cfg.write_text(
-        f'inventory = "{DATA / "trunks.test.toml"}"\n[store]\npath = "{gw.settings.store.path}"\n'
+        f'inventory = "{DATA / "trunks.test.toml"}"\n'
+        f'[store]\npath = "{store.path}"\nurl = "{store.url}"\n'
     )
     listing = await asyncio.to_thread(
         _cli_output, ["--config", str(cfg), "callbacks", "list", "--failed", "--json"]
@@ -139,10 +146,10 @@ def _cli_output(args: list[str]) -> str:
 
 
 async def test_admin_api_lists_and_replays(
-    make_gateway: MakeGateway, start_portal: StartPortal
+    make_gateway: MakeGateway, start_portal: StartPortal, store_section: dict[str, Any]
 ) -> None:
     portal, url = await start_portal(answers=[400])
-    gw = await make_gateway(connect=False, fake=True, callbacks=FAST)
+    gw = await make_gateway(connect=False, fake=True, callbacks=FAST, store=store_section)
     v = await gw.create("09012345678", callback_url=url)
     await cancel(gw, v["id"])
     await portal.wait_for(1)

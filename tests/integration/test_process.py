@@ -48,6 +48,8 @@ def run_ivr(
         ("[api]\nprot = 8080\n", {}, "api.prot"),
         ("", {"IVR_API_PORT": "70000"}, "api.port"),
         ("", {"IVR_ASTERISK_HTTP_PORT": "1"}, "asterisk.http_port"),  # nothing answers there
+        ("", {"IVR_STORE_URL": "postgresql://ivr:hunter2@127.0.0.1:1/ivr"}, "store.url"),
+        ("[store]\nurl = 'mysql://x/y'\n", {}, "store.url"),
     ],
 )
 def test_bad_setting_stops_startup_with_one_clear_line(
@@ -63,6 +65,7 @@ def test_bad_setting_stops_startup_with_one_clear_line(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("ivr: configuration error: " + key), lines[0]
     assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr  # a password never reaches the terminal
 
 
 class ServeProcess:
