@@ -69,7 +69,12 @@ def test_bad_setting_stops_startup_with_one_clear_line(
 
 
 class ServeProcess:
-    def __init__(self, tmp_path: Path) -> None:
+    """``ivr serve`` as its own process, on the test settings and the session's Asterisk;
+    ``env`` adds settings (another Stasis app, a PostgreSQL store, ...)."""
+
+    def __init__(
+        self, tmp_path: Path, name: str = "serve", env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -78,8 +83,9 @@ class ServeProcess:
             "IVR_API_PORT": str(self.port),
             "IVR_LOG_FORMAT": "json",
             "IVR_INVENTORY": str(self._answer_only_inventory(tmp_path)),
+            **(env or {}),
         }
-        self.log = tmp_path / "serve.log"
+        self.log = tmp_path / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
