@@ -11,13 +11,23 @@ help:
 	@echo "make unit   - the tests that need no Asterisk"
 	@echo "make lint   - ruff and mypy"
 	@echo "make pbx-up / pbx-down - the local development Asterisk"
+	@echo "make run STORE=postgres - the same on a private local PostgreSQL (ivr pg up|down)"
 
 deps:
 	@scripts/bootstrap
 
+# STORE=postgres: a private local PostgreSQL (`ivr pg up`, port 15432) instead of SQLite.
+STORE ?= sqlite
+PG_URL ?= postgresql://ivr@127.0.0.1:15432/ivr
+
 run: deps
 	$(IVR) pbx up
+ifeq ($(STORE),postgres)
+	$(IVR) pg up
+	IVR_STORE_URL=$(PG_URL) $(IVR) serve
+else
 	$(IVR) serve
+endif
 
 pbx-up: deps
 	$(IVR) pbx up

@@ -25,9 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
-import platform
 import shutil
 import signal
 import sqlite3
@@ -35,13 +33,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+import asyncpg
 
+from bench.common import (
+    PORTAL_PORT,
+    TOKEN,
+    Portal,
+    Run,
+    children_cpu,
+    cpu_seconds,
+    log,
+    pct,
+    poll_session,
+    rss_kib,
+)
+from bench.report import machine, table
+from bench.shared import postgres_runs
 from ivr.config import load_settings
 from ivr.devtools.pbx import LocalPbx
 from ivr.devtools.synth import write_tones
@@ -51,114 +63,23 @@ from ivr.trunks import load_inventory
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DID = "0355559001"
-TOKEN = "bench-portal-token"
 SECRET = "whsec_YmVuY2gtb25seS1zZWNyZXQta2V5"
-API_PORT, PORTAL_PORT = 48080, 48090
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def log(msg: str) -> None:
-    print(f"bench: {msg}", flush=True)
-
-
-def pct(values: list[float]) -> dict[str, float | None]:
-    """p50/p95/p99/max in milliseconds."""
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
-    xs = sorted(v * 1000 for v in values)
-
-    def q(p: float) -> float:
-        return round(xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))], 2)
-
-    return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 2), "n": len(xs)}
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_kib(pid: int, key: str = "VmHWM") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-@dataclass
-class Run:
-    target: str  # ceiling | gateway
-    rate: int
-    calls: int
-    ok: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    asterisk_cpu: float = 0.0  # percent of one core
-    app_cpu: float = 0.0
-    committed: dict[str, Any] = field(default_factory=dict)
-    # committed latency split: INVITE -> StasisStart read by the gateway (Asterisk and
-    # the socket), StasisStart -> committed (the gateway), from the gateway's log.
-    split: dict[str, Any] = field(default_factory=dict)
-    callback: dict[str, Any] = field(default_factory=dict)
-    creates_per_s: float | None = None
-
-    @property
-    def failed_pct(self) -> float:
-        return 100.0 * self.failed / max(1, self.calls)
-
-    @property
-    def cps(self) -> float:
-        return self.ok / self.seconds if self.seconds else 0.0
-
-
-def poll_session(total_timeout: float) -> aiohttp.ClientSession:
-    """A client for thousands of concurrent long polls (no connection limit)."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0),
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=aiohttp.ClientTimeout(total=total_timeout),
-    )
-
-
-class Portal:
-    """The local portal receiving callbacks: remembers when each verification's arrived."""
-
-    def __init__(self) -> None:
-        self.received: dict[str, float] = {}
-        self.runner: web.AppRunner | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        at = time.time()
-        data = json.loads(body)
-        if data.get("type") == "verification.verified":
-            self.received[data["data"]["id"]] = at
-        return web.Response(status=204)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", PORTAL_PORT).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+API_PORT = 48080
 
 
 class Bench:
-    def __init__(self, work: Path, seconds: float, rates: list[int]) -> None:
+    def __init__(self, work: Path, seconds: float, rates: list[int], postgres: bool = True) -> None:
+        self.postgres = postgres
         self.work = work
         self.seconds = seconds
         self.rates = rates
         self.next_caller = 1
         self.portal = Portal()
-        self.gateway: subprocess.Popen[bytes] | None = None
+        self.gateways: list[tuple[subprocess.Popen[bytes], int]] = []  # (process, API port)
+        self.logs: list[Any] = []
         self.store_path = work / "bench.sqlite3"
+        self.pg_url: str | None = None  # set for the PostgreSQL runs (bench/shared.py)
+        self.pg_pid: int | None = None
         self._write_config()
         self.settings = load_settings(self.config, environ={})
         self.pbx = LocalPbx(self.settings, load_inventory(self.settings.inventory))
@@ -277,13 +198,25 @@ format = "json"
         # Calls sent over the whole run, not counting the tail of the last calls.
         return ok, max(failed, len(callers) - ok), elapsed
 
-    async def measured_sipp(self, run: Run, app_pid: int, callers: list[str]) -> None:
+    async def measured_sipp(self, run: Run, app_pids: list[int], callers: list[str]) -> None:
         ast_pid = self.pbx.pid() or 0
-        a0, p0, t0 = cpu_seconds(ast_pid), cpu_seconds(app_pid), time.monotonic()
+        own = os.getpid()  # the portal receiving callbacks runs in this process
+        t0 = time.monotonic()
+        a0, o0 = cpu_seconds(ast_pid), cpu_seconds(own)
+        p0 = [cpu_seconds(p) for p in app_pids]
+        s0 = children_cpu(self.pg_pid) if self.pg_pid else 0.0
         run.ok, run.failed, _ = await self.sipp(run.rate, callers)
         span = time.monotonic() - t0
-        run.asterisk_cpu = round(100 * (cpu_seconds(ast_pid) - a0) / span, 1)
-        run.app_cpu = round(100 * (cpu_seconds(app_pid) - p0) / span, 1)
+
+        def share(seconds: float) -> float:
+            return round(100 * seconds / span, 1)
+
+        run.asterisk_cpu = share(cpu_seconds(ast_pid) - a0)
+        run.app_cpu_each = [share(cpu_seconds(p) - c) for p, c in zip(app_pids, p0, strict=True)]
+        run.app_cpu = round(sum(run.app_cpu_each), 1)
+        run.portal_cpu = share(cpu_seconds(own) - o0)
+        if self.pg_pid:
+            run.store_cpu = share(children_cpu(self.pg_pid) - s0)
         # Calls per second achieved: completed calls over the time the offered load
         # lasted (the last calls' 1 s prompt is not sending time).
         run.seconds = run.calls / run.rate
@@ -315,7 +248,7 @@ format = "json"
             for rate in self.rates:
                 calls = int(rate * self.seconds)
                 run = Run("ceiling", rate, calls)
-                await self.measured_sipp(run, app.pid, self.callers(calls))
+                await self.measured_sipp(run, [app.pid], self.callers(calls))
                 log(
                     f"ceiling {rate}/s: {run.ok} ok, {run.failed} failed, "
                     f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%"
@@ -329,38 +262,61 @@ format = "json"
             app.wait(10)
         return runs
 
-    def start_gateway(self, fresh: bool = True) -> None:
+    def start_gateway(
+        self,
+        fresh: bool = True,
+        name: str = "gateway",
+        port: int = API_PORT,
+        env: dict[str, str] | None = None,
+    ) -> None:
         if fresh:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
-        env = {**os.environ, "IVR_CONFIG": str(self.config)}
-        self.gateway_log = open(self.work / "gateway.log", "ab")
-        self.gateway = subprocess.Popen(
+        full = {**os.environ, "IVR_CONFIG": str(self.config), "IVR_API_PORT": str(port)}
+        if self.pg_url:
+            full["IVR_STORE_URL"] = self.pg_url
+        log_file = open(self.work / f"{name}.log", "ab")
+        self.logs.append(log_file)
+        proc = subprocess.Popen(
             [sys.executable, "-m", "ivr", "serve"],
-            env=env,
-            stdout=self.gateway_log,
-            stderr=self.gateway_log,
+            env={**full, **(env or {})},
+            stdout=log_file,
+            stderr=log_file,
         )
+        self.gateways.append((proc, port))
 
     def stop_gateway(self) -> None:
-        if self.gateway is not None:
-            self.gateway.send_signal(signal.SIGTERM)
+        for proc, _ in self.gateways:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in self.gateways:
             try:
-                self.gateway.wait(20)
+                proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.gateway.kill()
-                self.gateway.wait()
-            self.gateway = None
-            self.gateway_log.close()
+                proc.kill()
+                proc.wait()
+        self.gateways = []
+        for f in self.logs:
+            f.close()
+        self.logs = []
+
+    @property
+    def gateway_pid(self) -> int:
+        return self.gateways[0][0].pid
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.gateways[0][1]}"
 
     async def wait_ready(self, http: aiohttp.ClientSession) -> None:
-        for _ in range(300):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{API_PORT}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-        raise RuntimeError("the gateway did not become ready; see gateway.log")
+        for _, port in self.gateways:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"the gateway on port {port} did not become ready; see its log")
 
     async def create(
         self, http: aiohttp.ClientSession, callers: list[str]
@@ -370,35 +326,44 @@ format = "json"
         queue = list(enumerate(callers))
         started = time.monotonic()
 
+        ports = [port for _, port in self.gateways]  # spread over every gateway
+
         async def worker() -> None:
             while queue:
                 i, phone = queue.pop()
-                async with http.post(
-                    f"http://127.0.0.1:{API_PORT}/v1/verifications", json={"phone_number": phone}
-                ) as resp:
+                url = f"http://127.0.0.1:{ports[i % len(ports)]}/v1/verifications"
+                async with http.post(url, json={"phone_number": phone}) as resp:
                     assert resp.status == 201, await resp.text()
                     ids[i] = (await resp.json())["id"]
 
         await asyncio.gather(*(worker() for _ in range(16)))
         return ids, len(callers) / (time.monotonic() - started)
 
-    def timings(self, since: float) -> dict[str, tuple[float, float]]:
+    async def timings(self, since: float) -> dict[str, tuple[float, float]]:
         """verification id -> (call started at Asterisk, committed), from the store."""
+        query = (
+            "SELECT verification_id, started_at, committed_at FROM calls"
+            " WHERE outcome = 'verified' AND started_at >= {} AND committed_at IS NOT NULL"
+        )
+        if self.pg_url:
+            conn = await asyncpg.connect(self.pg_url)
+            try:
+                rows = await conn.fetch(query.format("$1"), since)
+            finally:
+                await conn.close()
+            return {r[0]: (r[1], r[2]) for r in rows}
         db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)
         try:
-            rows = db.execute(
-                "SELECT verification_id, started_at, committed_at FROM calls"
-                " WHERE outcome = 'verified' AND started_at >= ? AND committed_at IS NOT NULL",
-                (since,),
-            ).fetchall()
+            found = db.execute(query.format("?"), (since,)).fetchall()
         finally:
             db.close()
-        return {r[0]: (r[1], r[2]) for r in rows}
+        return {r[0]: (r[1], r[2]) for r in found}
 
     def split_latency(self, ids: set[str]) -> dict[str, Any]:
         stasis, commit = [], []
         with contextlib.suppress(OSError):
-            for line in (self.work / "gateway.log").read_text().splitlines():
+            lines = [x for f in self.work.glob("gateway*.log") for x in f.read_text().splitlines()]
+            for line in lines:
                 if '"call_decided"' not in line:
                     continue
                 entry = json.loads(line)
@@ -407,18 +372,19 @@ format = "json"
                     commit.append(entry["commit_ms"] / 1000)
         return {"asterisk_to_gateway": pct(stasis), "gateway_to_commit": pct(commit)}
 
-    async def gateway_runs(self, http: aiohttp.ClientSession, rates: list[int]) -> list[Run]:
+    async def gateway_runs(
+        self, http: aiohttp.ClientSession, rates: list[int], label: str = "gateway"
+    ) -> list[Run]:
         runs: list[Run] = []
-        assert self.gateway is not None
         for rate in rates:
             calls = int(rate * self.seconds)
             callers = self.callers(calls)
             ids, creates = await self.create(http, callers)
-            run = Run("gateway", rate, calls, creates_per_s=round(creates, 1))
+            run = Run(label, rate, calls, creates_per_s=round(creates, 1))
             since = time.time()
-            await self.measured_sipp(run, self.gateway.pid, callers)
+            await self.measured_sipp(run, [p.pid for p, _ in self.gateways], callers)
             await asyncio.sleep(3)  # last calls end, last callbacks arrive
-            timings = self.timings(since - 1)
+            timings = await self.timings(since - 1)
             run.committed = pct([c - s for s, c in timings.values()])
             run.callback = pct(
                 [
@@ -430,12 +396,13 @@ format = "json"
             run.callback["missing"] = sum(1 for v in ids if v not in self.portal.received)
             run.split = self.split_latency(set(ids))
             log(
-                f"gateway {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
+                f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
                 f"{run.asterisk_cpu}%, gateway {run.app_cpu}%, committed p99 "
                 f"{run.committed['p99']} ms (asterisk->gateway p99 "
                 f"{run.split['asterisk_to_gateway']['p99']} ms, gateway->commit p99 "
                 f"{run.split['gateway_to_commit']['p99']} ms), callback p99 "
                 f"{run.callback['p99']} ms, creates {run.creates_per_s}/s"
+                + (f", postgresql {run.store_cpu}%" if run.store_cpu is not None else "")
             )
             runs.append(run)
             if run.failed_pct >= 0.5:
@@ -445,7 +412,7 @@ format = "json"
     async def wait_for_polls(self, http: aiohttp.ClientSession, n: int) -> None:
         """Until the gateway holds ``n`` long polls (its ivr_long_polls gauge)."""
         for _ in range(600):
-            async with http.get(f"http://127.0.0.1:{API_PORT}/metrics") as resp:
+            async with http.get(f"{self.api}/metrics") as resp:
                 text = await resp.text()
             waiting = next(
                 (
@@ -467,7 +434,7 @@ format = "json"
 
             async def poll(vid: str) -> None:
                 async with polls.get(
-                    f"http://127.0.0.1:{API_PORT}/v1/verifications/{vid}", params={"wait": "300"}
+                    f"{self.api}/v1/verifications/{vid}", params={"wait": "300"}
                 ) as resp:
                     body = await resp.json()
                     woke[vid] = time.time()
@@ -480,7 +447,7 @@ format = "json"
             _, pending = await asyncio.wait(tasks, timeout=30)
             for t in pending:
                 t.cancel()
-            timings = self.timings(since - 1)
+            timings = await self.timings(since - 1)
         wake = [woke[v] - c for v, (_, c) in timings.items() if v in woke]
         result = {
             "polls": n,
@@ -511,14 +478,13 @@ format = "json"
         db.close()
         self.start_gateway(fresh=False)
         await self.wait_ready(http)
-        assert self.gateway is not None
-        idle = rss_kib(self.gateway.pid, "VmRSS")
+        idle = rss_kib(self.gateway_pid, "VmRSS")
         async with poll_session(120) as s:
 
             async def poll(i: int) -> None:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with s.get(
-                        f"http://127.0.0.1:{API_PORT}/v1/verifications/vrf_mem{i:07d}",
+                        f"{self.api}/v1/verifications/vrf_mem{i:07d}",
                         params={"wait": "60"},
                     ) as resp:
                         await resp.read()
@@ -526,7 +492,7 @@ format = "json"
             tasks = [asyncio.create_task(poll(i)) for i in range(polls)]
             await self.wait_for_polls(http, polls)
             await asyncio.sleep(1)
-            peak = rss_kib(self.gateway.pid, "VmHWM")
+            peak = rss_kib(self.gateway_pid, "VmHWM")
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -569,6 +535,10 @@ format = "json"
                 memory = await self.memory(
                     http, 10000 if quick else 100000, 1000 if quick else 10000
                 )
+                self.stop_gateway()
+                postgres: list[Run] = []
+                if self.postgres:
+                    postgres = await postgres_runs(self, http, [r.rate for r in gateway])
         finally:
             self.stop_gateway()
             await self.portal.stop()
@@ -577,6 +547,7 @@ format = "json"
             {
                 "ceiling": [asdict(r) | {"cps": round(r.cps, 1)} for r in ceiling],
                 "gateway": [asdict(r) | {"cps": round(r.cps, 1)} for r in gateway],
+                "postgres": [asdict(r) | {"cps": round(r.cps, 1)} for r in postgres],
                 "ceiling_rate": best.rate,
                 "half_rate": half_run.rate,
                 "long_polls": polls,
@@ -584,70 +555,6 @@ format = "json"
             }
         )
         return results
-
-
-def machine(pbx: LocalPbx) -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    status = pbx.status()
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "asterisk": status.version,
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-
-
-def table(results: dict[str, Any]) -> str:
-    ceiling = {r["rate"]: r for r in results["ceiling"]}
-    lines = [
-        "rate/s | ceiling cps (fail%) | gateway cps (fail%) | ratio | committed p50/p99 ms "
-        "| callback p50/p99 ms | CPU ast/app (ceiling) | CPU ast/gw",
-    ]
-    for g in sorted(results["gateway"], key=lambda r: r["rate"]):
-        c = ceiling.get(g["rate"])
-        ratio = f"{g['cps'] / c['cps']:.2f}" if c and c["cps"] else "-"
-        cf = 100 * c["failed"] / max(1, c["calls"]) if c else 0
-        gf = 100 * g["failed"] / max(1, g["calls"])
-        lines.append(
-            f"{g['rate']:>6} | {(c['cps'] if c else 0):>8.1f} ({cf:.2f}%) | "
-            f"{g['cps']:>8.1f} ({gf:.2f}%) | {ratio:>5} | "
-            f"{g['committed']['p50']}/{g['committed']['p99']} | "
-            f"{g['callback']['p50']}/{g['callback']['p99']} | "
-            f"{c['asterisk_cpu'] if c else '-'}/{c['app_cpu'] if c else '-'} | "
-            f"{g['asterisk_cpu']}/{g['app_cpu']}"
-        )
-    for p in results["long_polls"]:
-        lines.append(
-            f"long polls {p['polls']}: woken {p['woken']}, wake-up p50/p99 "
-            f"{p['wake']['p50']}/{p['wake']['p99']} ms"
-        )
-    m = results["memory"]
-    lines.append(
-        f"memory: {m['pending']} pending + {m['long_polls']} long polls: peak RSS "
-        f"{m['peak_rss_mib']} MiB (idle {m['idle_rss_mib']} MiB)"
-    )
-    g_best = max(
-        (g for g in results["gateway"] if g["failed"] / max(1, g["calls"]) < 0.005),
-        key=lambda g: g["cps"],
-        default=None,
-    )
-    c_best = next(r for r in results["ceiling"] if r["rate"] == results["ceiling_rate"])
-    if g_best and c_best["cps"]:
-        lines.append(
-            f"sustained: gateway {g_best['cps']:.1f} cps = "
-            f"{g_best['cps'] / c_best['cps']:.2f} x ceiling {c_best['cps']:.1f} cps"
-        )
-    return "\n".join(lines)
 
 
 def main() -> int:
@@ -668,13 +575,17 @@ def main() -> int:
         action="store_true",
         help="skip the 10,000 long polls; 10,000 pending in the memory run",
     )
+    parser.add_argument(
+        "--no-postgres", action="store_true", help="skip the PostgreSQL runs (one and two gateways)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     args = parser.parse_args()
     if shutil.which("sipp") is None:
         print("bench: sipp is missing (make deps)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
-        bench = Bench(Path(tmp), args.seconds, [int(r) for r in args.rates.split(",")])
+        rates = [int(r) for r in args.rates.split(",")]
+        bench = Bench(Path(tmp), args.seconds, rates, postgres=not args.no_postgres)
         results = asyncio.run(bench.run(args.quick))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,9 @@ class AsteriskSettings:
     # Every gateway's app, in the order the dialplan tries them: a call goes to the first
     # one connected, so a dead gateway costs no calls. Empty: just ``app``.
     apps: tuple[str, ...] = ()
+    # With several apps: each call starts at a random one and falls through the rest in
+    # turn, so live gateways share the calls; false: always the first connected one.
+    spread_calls: bool = True
     connect_timeout: float = 5.0
     heartbeat: float = 5.0
 

@@ -181,14 +181,30 @@ def _trunk(t: Trunk) -> str:
     return "\n".join(lines)
 
 
-def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
-    # One Stasis app per gateway: Stasis() fails at once (STASISSTATUS=FAILED) for an app
-    # with no WebSocket connected, so the call moves on to the next gateway's app.
-    handoff = "".join(
+def _handoff(apps: tuple[str, ...]) -> str:
+    """Offer the call to each app in turn. Stasis() fails at once (STASISSTATUS=FAILED)
+    for an app with no WebSocket connected, so a dead gateway costs no call."""
+    return "".join(
         f" same => n,Stasis({app},${{IVR_DID}},${{IVR_TRUNK}})\n"
         ' same => n,GotoIf($["${STASISSTATUS}" != "FAILED"]?ivr-done,s,1)\n'
-        for app in settings.asterisk.stasis_apps
+        for app in apps
     )
+
+
+def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
+    apps = settings.asterisk.stasis_apps
+    if len(apps) > 1 and settings.asterisk.spread_calls:
+        # Each call starts at a random gateway and falls through the others in turn.
+        first = f" same => n,Goto(ivr-gateways-${{RAND(1,{len(apps)})}},s,1)\n"
+        rotations = "".join(
+            f"[ivr-gateways-{i + 1}]\nexten => s,1,NoOp(gateway order {i + 1})\n"
+            + _handoff(apps[i:] + apps[:i])
+            + " same => n,Hangup(34)\n\n"
+            for i in range(len(apps))
+        )
+        to_gateway = first
+    else:
+        to_gateway, rotations = _handoff(apps) + " same => n,Hangup(34)\n", ""
     out = [
         "[general]\nstatic = yes\nwriteprotect = yes\n",
         # What Asterisk does not pass by itself: the raw identity headers. An absent
@@ -205,9 +221,8 @@ def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
         # the absolute timeout ends any channel the gateway lost track of.
         "[ivr-to-gateway]\n"
         "exten => s,1,Set(TIMEOUT(absolute)=60)\n"
-        " same => n,Gosub(ivr-capture-ids,s,1)\n"
-        f"{handoff}"
-        " same => n,Hangup(34)\n",
+        " same => n,Gosub(ivr-capture-ids,s,1)\n" + to_gateway,
+        *([rotations] if rotations else []),
         # A gateway took the call and let it go on (it never does): end it.
         "[ivr-done]\nexten => s,1,Hangup()\n",
     ]

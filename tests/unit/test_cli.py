@@ -133,3 +133,21 @@ def test_config_option_before_or_after_the_command(argv: list[str]) -> None:
 
     args = build_parser().parse_args(argv)
     assert args.config == "x.toml" and args.command == "serve"
+
+
+def test_the_dialplan_offers_each_call_to_every_gateway_app(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[asterisk]\napp = "gw-b"\napps = ["gw-a", "gw-b"]\n')
+    assert main(["--config", str(cfg), "trunks", "render", "--out", str(tmp_path / "o")]) == 0
+    text = (tmp_path / "o" / "extensions.conf").read_text()
+    assert "Goto(ivr-gateways-${RAND(1,2)},s,1)" in text
+    first, second = text.split("[ivr-gateways-1]")[1].split("[ivr-gateways-2]")
+    assert first.index("Stasis(gw-a,") < first.index("Stasis(gw-b,")
+    assert second.index("Stasis(gw-b,") < second.index("Stasis(gw-a,")
+    assert text.count('GotoIf($["${STASISSTATUS}" != "FAILED"]?ivr-done,s,1)') == 4
+    cfg.write_text('[asterisk]\napp = "gw-b"\napps = ["gw-a", "gw-b"]\nspread_calls = false\n')
+    assert main(["--config", str(cfg), "trunks", "render", "--out", str(tmp_path / "p")]) == 0
+    text = (tmp_path / "p" / "extensions.conf").read_text()
+    assert "RAND" not in text and text.index("Stasis(gw-a,") < text.index("Stasis(gw-b,")
+    cfg.write_text('[asterisk]\napp = "gw-c"\napps = ["gw-a", "gw-b"]\n')
+    assert main(["--config", str(cfg), "trunks", "check"]) == 2  # its own app is missing

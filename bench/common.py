@@ -1,0 +1,128 @@
+"""What the benchmark's parts share: timing and process figures, the local portal."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+PORTAL_PORT = 48090
+TOKEN = "bench-portal-token"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", flush=True)
+
+
+def pct(values: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99/max in milliseconds."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
+    xs = sorted(v * 1000 for v in values)
+
+    def q(p: float) -> float:
+        return round(xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))], 2)
+
+    return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 2), "n": len(xs)}
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int, key: str = "VmHWM") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Run:
+    target: str  # ceiling | gateway
+    rate: int
+    calls: int
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    asterisk_cpu: float = 0.0  # percent of one core
+    app_cpu: float = 0.0  # every gateway process together
+    app_cpu_each: list[float] = field(default_factory=list)
+    store_cpu: float | None = None  # PostgreSQL's processes, when it is the store
+    portal_cpu: float | None = None  # the benchmark's own portal (this process)
+    committed: dict[str, Any] = field(default_factory=dict)
+    # committed latency split: INVITE -> StasisStart read by the gateway (Asterisk and
+    # the socket), StasisStart -> committed (the gateway), from the gateway's log.
+    split: dict[str, Any] = field(default_factory=dict)
+    callback: dict[str, Any] = field(default_factory=dict)
+    creates_per_s: float | None = None
+
+    @property
+    def failed_pct(self) -> float:
+        return 100.0 * self.failed / max(1, self.calls)
+
+    @property
+    def cps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+def poll_session(total_timeout: float) -> aiohttp.ClientSession:
+    """A client for thousands of concurrent long polls (no connection limit)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=aiohttp.ClientTimeout(total=total_timeout),
+    )
+
+
+class Portal:
+    """The local portal receiving callbacks: remembers when each verification's arrived."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+        self.runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        at = time.time()
+        data = json.loads(body)
+        if data.get("type") == "verification.verified":
+            self.received[data["data"]["id"]] = at
+        return web.Response(status=204)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", PORTAL_PORT).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def children_cpu(parent: int) -> float:
+    """CPU seconds of a process and its direct children (a PostgreSQL postmaster and
+    its backends)."""
+    total = cpu_seconds(parent)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total

@@ -1,0 +1,79 @@
+"""The benchmark's report: machine details and the table of ratios."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from ivr.devtools.pbx import LocalPbx
+
+
+def machine(pbx: LocalPbx) -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    status = pbx.status()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "asterisk": status.version,
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    ceiling = {r["rate"]: r for r in results["ceiling"]}
+    lines = [
+        "run         | rate/s | ceiling cps (fail%) | cps (fail%) | ratio | committed p50/p99 ms "
+        "| callback p50/p99 ms | CPU % ast/app (ceiling) | CPU % ast/gateways/pg/portal",
+    ]
+    runs = sorted(results["gateway"], key=lambda r: r["rate"])
+    runs += results.get("postgres", [])
+    for g in runs:
+        c = ceiling.get(g["rate"])
+        ratio = f"{g['cps'] / c['cps']:.2f}" if c and c["cps"] else "-"
+        cf = 100 * c["failed"] / max(1, c["calls"]) if c else 0
+        gf = 100 * g["failed"] / max(1, g["calls"])
+        each = "+".join(str(x) for x in g.get("app_cpu_each") or [g["app_cpu"]])
+        lines.append(
+            f"{g['target']:<11} | {g['rate']:>6} | {(c['cps'] if c else 0):>8.1f} ({cf:.2f}%) | "
+            f"{g['cps']:>8.1f} ({gf:.2f}%) | {ratio:>5} | "
+            f"{g['committed']['p50']}/{g['committed']['p99']} | "
+            f"{g['callback']['p50']}/{g['callback']['p99']} | "
+            f"{c['asterisk_cpu'] if c else '-'}/{c['app_cpu'] if c else '-'} | "
+            f"{g['asterisk_cpu']}/{each}/{g.get('store_cpu') or '-'}/{g.get('portal_cpu') or '-'}"
+        )
+    for p in results["long_polls"]:
+        lines.append(
+            f"long polls {p['polls']}: woken {p['woken']}, wake-up p50/p99 "
+            f"{p['wake']['p50']}/{p['wake']['p99']} ms"
+        )
+    m = results["memory"]
+    lines.append(
+        f"memory: {m['pending']} pending + {m['long_polls']} long polls: peak RSS "
+        f"{m['peak_rss_mib']} MiB (idle {m['idle_rss_mib']} MiB)"
+    )
+    c_best = next(r for r in results["ceiling"] if r["rate"] == results["ceiling_rate"])
+    for label in dict.fromkeys(r["target"] for r in runs):
+        g_best = max(
+            (g for g in runs if g["target"] == label and g["failed"] / max(1, g["calls"]) < 0.005),
+            key=lambda g: g["cps"],
+            default=None,
+        )
+        if g_best and c_best["cps"]:
+            lines.append(
+                f"sustained ({label}): {g_best['cps']:.1f} cps = "
+                f"{g_best['cps'] / c_best['cps']:.2f} x ceiling {c_best['cps']:.1f} cps"
+            )
+    return "\n".join(lines)
