@@ -42,6 +42,7 @@ class AmiConnection(AmiPort, Protocol):
     def close(self) -> None: ...
 
 
+MAX_HEADER_BYTES = 32768
 ROUTER = web.AppKey("router", CallRouter)
 ARI = web.AppKey[AriConnection]("ari")
 AMI = web.AppKey[AmiConnection]("ami")
@@ -96,6 +97,10 @@ def create_app(
     app = web.Application(
         middlewares=[error_middleware, bearer_auth],
         client_max_size=settings.api.max_body_bytes,
+        # aiohttp answers a header past its limit (8190 bytes by default) in plain text,
+        # before any middleware: raise the limit so an over-long Idempotency-Key gets
+        # the API's JSON error. Headers past 32 KiB still get aiohttp's 400.
+        handler_args={"max_field_size": MAX_HEADER_BYTES},
     )
     app[api.SETTINGS] = settings
     app[api.STORE] = store

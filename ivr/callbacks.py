@@ -33,6 +33,7 @@ import aiohttp
 from ivr.config import CallbacksSettings, PortalSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
+from ivr.urls import callback_url_problem
 from ivr.verification.ports import OutboxEvent, Store
 from ivr.vocabulary import OutboxStatus
 
@@ -262,14 +263,19 @@ class CallbackSender:
             )
             self.metrics.callbacks.labels(event.portal or "-", "no_url").inc()
             return OutboxStatus.NO_URL
-        host = urlsplit(url).hostname
-        if host not in portal.callback_hosts:  # the allow-list may have changed since
+        problem = callback_url_problem(url)
+        host = None if problem else urlsplit(url).hostname
+        if problem or host not in portal.callback_hosts:
+            # Permanent: the URL can never be delivered to (or the allow-list changed).
+            reason = (
+                f"callback_url {problem}" if problem else f"host {host} is not in callback_hosts"
+            )
             await self.store.record_attempt(
                 event.id,
                 OutboxStatus.FAILED,
                 event.attempts,
                 now,
-                f"host {host} is not in callback_hosts",
+                reason,
             )
             self.metrics.callbacks.labels(portal.name, "refused").inc()
             return OutboxStatus.FAILED

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ivr.urls import callback_url_problem
 from ivr.vocabulary import Outcome, ReleaseCause
 
 
@@ -258,10 +259,9 @@ class PortalSettings:
             if len(raw) < 16:
                 raise ConfigError(f"{key}.callback_secrets", "a secret needs at least 16 bytes")
         if self.callback_url:
-            parts = urlsplit(self.callback_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(f"{key}.callback_url", "must be an http or https URL")
-            if parts.hostname not in self.callback_hosts:
+            if problem := callback_url_problem(self.callback_url):
+                raise ConfigError(f"{key}.callback_url", problem)
+            if urlsplit(self.callback_url).hostname not in self.callback_hosts:
                 raise ConfigError(f"{key}.callback_url", "its host is not in callback_hosts")
 
 

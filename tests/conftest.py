@@ -54,6 +54,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
     machine's own), on its own port; stopped and removed at the end."""
     import tempfile
 
+    for stale in Path("/var/tmp").glob("ivr-test-pg-*"):  # left by a run that was killed
+        LocalPostgres(stale, PG_PORT).destroy()
     directory = Path(tempfile.mkdtemp(prefix="ivr-test-pg-", dir="/var/tmp"))
     pg = LocalPostgres(directory, PG_PORT, fast=True)
     pg.up()

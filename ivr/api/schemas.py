@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ivr.urls import callback_url_problem
 from ivr.verification.errors import DomainError, InvalidRequest
 
 
@@ -32,8 +32,16 @@ async def json_object(request: web.Request) -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise InvalidJson("the body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise InvalidJson("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidJson("the body must be a JSON object")
+    try:  # "\ud800" is valid JSON but no text: it cannot be stored or fingerprinted
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidJson("the body has a string that is not valid Unicode") from None
+    except RecursionError:
+        raise InvalidJson("the body is nested too deeply") from None
     return data
 
 
@@ -75,12 +83,8 @@ class CreateVerification:
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
             raise InvalidRequest("ttl_seconds must be an integer", field="ttl_seconds")
         callback_url = _opt_str(data, "callback_url", 2048)
-        if callback_url is not None:
-            parts = urlsplit(callback_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidRequest(
-                    "callback_url must be an http or https URL", field="callback_url"
-                )
+        if callback_url is not None and (problem := callback_url_problem(callback_url)):
+            raise InvalidRequest(f"callback_url {problem}", field="callback_url")
         return cls(phone, _opt_str(data, "reference", 255), callback_url, ttl)
 
 

@@ -213,3 +213,74 @@ async def test_callback_url_must_be_on_the_allow_list(api_gateway: Gateway) -> N
         lambda: store.db.execute("SELECT count(*) FROM verifications").fetchone()[0]
     )
     assert count == 0
+
+
+async def test_a_url_that_became_undeliverable_fails_at_once(make_gateway: MakeGateway) -> None:
+    gw = await make_gateway(connect=False, fake=True, callbacks=FAST)
+    # Stored before today's checks (the API refuses it now): never retried for a day.
+    created = await gw.parts.service.create(
+        "09012345678", callback_url="http://127.0.0.1:99999/hook", portal="portal-a"
+    )
+    await cancel(gw, created.verification.id)
+    for _ in range(50):
+        [event] = await gw.parts.store.list_outbox()
+        if event.status == "failed":
+            break
+        await asyncio.sleep(0.05)
+    assert event.status == "failed" and event.attempts == 0
+    assert "not a valid URL" in (event.last_error or "")
+
+
+async def test_a_crashing_attempt_is_rescheduled_and_the_sender_never_spins(
+    make_gateway: MakeGateway, start_portal: StartPortal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ivr.callbacks
+
+    _, url = await start_portal()
+    gw = await make_gateway(connect=False, fake=True, callbacks={**FAST, "backoff_max": 5.0})
+
+    def broken(*args: Any) -> str:
+        raise RuntimeError("a bug in one attempt")
+
+    monkeypatch.setattr(ivr.callbacks, "sign", broken)
+    store = gw.parts.store
+    polls = 0
+    real_due = store.due_events
+
+    async def counting(now: float, per_portal: int) -> Any:
+        nonlocal polls
+        polls += 1
+        return await real_due(now, per_portal)
+
+    monkeypatch.setattr(store, "due_events", counting)
+    v = await gw.create("09012345678", callback_url=url)
+    await cancel(gw, v["id"])
+    await asyncio.sleep(1.5)
+    [event] = await store.list_outbox()
+    assert event.status == "pending" and event.attempts == 1
+    assert event.next_attempt_at > time.time() + 0.1  # rescheduled, not left due
+    assert polls < 10  # about one look a second, not a busy loop
+
+
+async def test_backoff_after_thousands_of_manual_retries_does_not_overflow(
+    make_gateway: MakeGateway,
+) -> None:
+    from ivr.vocabulary import OutboxStatus
+
+    gw = await make_gateway(connect=False, fake=True, callbacks={**FAST, "backoff_max": 600.0})
+    free = free_port()  # nothing listens there: every attempt fails
+    created = await gw.parts.service.create(
+        "09012345678", callback_url=f"http://127.0.0.1:{free}/hook", portal="portal-a"
+    )
+    await cancel(gw, created.verification.id)
+    [event] = await gw.parts.store.list_outbox()
+    await gw.parts.store.record_attempt(event.id, OutboxStatus.PENDING, 2000, time.time())
+    gw.parts.sender.kick()
+    for _ in range(100):
+        got = await gw.parts.store.get_event(event.id)
+        assert got is not None
+        if got.attempts > 2000:
+            break
+        await asyncio.sleep(0.05)
+    assert got.attempts == 2001 and got.status == "pending"
+    assert got.next_attempt_at > time.time() + 200  # clamped at backoff_max, not an error
