@@ -28,20 +28,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from random import Random
-from typing import Any
 
 import asyncpg
 
 from ivr.config import ConfigError, StoreSettings
 from ivr.log import get_logger
-from ivr.store.postgres_schema import (
+from ivr.store.postgres_conns import AdvisoryLock, Listener
+from ivr.store.postgres_schema import CALL_PARAMS, MIGRATIONS, OUTBOX_PARAMS, V_PARAMS
+from ivr.store.rows import (
     CALL_COLUMNS,
-    CALL_PARAMS,
-    MIGRATIONS,
     OUTBOX_COLUMNS,
     V_COLUMNS,
-    V_PARAMS,
     call_values,
+    outbox_values,
     row_to_call,
     row_to_event,
     row_to_verification,
@@ -81,12 +80,8 @@ class PostgresStore:
         self.instance = instance  # who holds an outbox lease
         self._pool: asyncpg.Pool | None = None
         self._on_commit: CommitListener | None = None
-        self._on_change: ChangeListener | None = None
-        self._on_resync: Callable[[], None] | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
-        self._sweep_conn: asyncpg.Connection | None = None
-        self._sweep_held = False
+        self._listener = Listener(self._connect, CHANNEL)
+        self._sweeper = AdvisoryLock(self._connect, SWEEP_LOCK, instance)
 
     # -- life -------------------------------------------------------------------------
 
@@ -109,22 +104,18 @@ class PostgresStore:
                 f"({str(exc) or type(exc).__name__})"
             ) from None
 
+    @property
+    def listening(self) -> asyncio.Event:
+        return self._listener.listening
+
     async def open(self) -> None:
         await self.connect()
         await self.migrate()
-        self._listener = asyncio.create_task(self._listen(), name="store-listen")
+        self._listener.start()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-        if self._sweep_conn is not None:
-            with contextlib.suppress(Exception):
-                await self._sweep_conn.close(timeout=2)
-            self._sweep_conn = None
-            self._sweep_held = False
+        await self._listener.stop()
+        await self._sweeper.release()
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), 5)
@@ -180,44 +171,10 @@ class PostgresStore:
     def set_change_listener(
         self, on_change: ChangeListener | None, on_resync: Callable[[], None] | None = None
     ) -> None:
-        self._on_change = on_change
-        self._on_resync = on_resync
+        self._listener.on_notify = on_change
+        self._listener.on_resync = on_resync
 
     # -- the listener connection -------------------------------------------------------
-
-    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        if self._on_change is not None:
-            self._on_change(payload)
-
-    async def _listen(self) -> None:
-        delay = 0.2
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self._connect()
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _c, ev=closed: ev.set())
-                await conn.add_listener(CHANNEL, self._notified)
-                self.listening.set()
-                delay = 0.2
-                if self._on_resync is not None:
-                    self._on_resync()  # what changed while we were not listening
-                while not closed.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(closed.wait(), 5.0)
-                    if not closed.is_set():  # a half-open connection shows only when used
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), 3.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("store_listener_lost", error=str(exc) or type(exc).__name__)
-            finally:
-                self.listening.clear()
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.terminate()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -242,22 +199,9 @@ class PostgresStore:
         event = decisions.outbox_event(v, now)
         # Leased to this gateway: it delivers the event the moment the commit is done.
         await conn.execute(
-            f"INSERT INTO outbox ({OUTBOX_COLUMNS}, leased_by, lease_until) VALUES"
-            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            event.id,
-            event.verification_id,
-            event.type,
-            event.payload,
-            event.callback_url,
-            event.portal,
-            event.created_at,
-            str(event.status),
-            event.attempts,
-            event.next_attempt_at,
-            event.last_error,
-            event.last_status,
-            event.delivered_at,
-            event.retry_since,
+            f"INSERT INTO outbox ({OUTBOX_COLUMNS}, leased_by, lease_until)"
+            f" VALUES ({OUTBOX_PARAMS}, $15, $16)",
+            *outbox_values(event),
             self.instance,
             now + self.settings.lease_seconds,
         )
@@ -277,17 +221,16 @@ class PostgresStore:
             previous: IdempotentEntry | None = None
             if req.idempotency_key is not None:
                 await self._lock(conn, f"idem:{req.idempotency_scope}:{req.idempotency_key}")
+                columns = ", ".join(f"v.{c.strip()}" for c in V_COLUMNS.split(","))
                 row = await conn.fetchrow(
-                    "SELECT k.fingerprint, k.created_at, v.* FROM idempotency_keys k"
+                    f"SELECT k.fingerprint, k.created_at, {columns} FROM idempotency_keys k"
                     " JOIN verifications v ON v.id = k.verification_id"
                     " WHERE k.scope = $1 AND k.key = $2",
                     req.idempotency_scope,
                     req.idempotency_key,
                 )
                 if row is not None:
-                    previous = IdempotentEntry(
-                        row["fingerprint"], row_to_verification(row), row["created_at"]
-                    )
+                    previous = IdempotentEntry(row[0], row_to_verification(tuple(row)[2:]), row[1])
             await self._lock(conn, f"phone:{req.phone_number}")
             rows = await conn.fetch(
                 f"SELECT {V_COLUMNS} FROM verifications WHERE phone_number = $1"
@@ -388,29 +331,8 @@ class PostgresStore:
 
     # -- expiry -----------------------------------------------------------------------
 
-    async def _hold_sweep_lock(self) -> bool:
-        """Whether this gateway is the sweeper (holds the session advisory lock)."""
-        conn = self._sweep_conn
-        if conn is not None and conn.is_closed():
-            conn, self._sweep_conn, self._sweep_held = None, None, False
-        try:
-            if conn is None:
-                conn = self._sweep_conn = await self._connect()
-            if not self._sweep_held:
-                self._sweep_held = bool(
-                    await conn.fetchval("SELECT pg_try_advisory_lock($1)", SWEEP_LOCK)
-                )
-                if self._sweep_held:
-                    log.info("store_sweeper", instance=self.instance)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            if conn is not None:
-                conn.terminate()
-            self._sweep_conn, self._sweep_held = None, False
-            raise
-        return self._sweep_held
-
     async def expire_due(self, now: float) -> list[Verification]:
-        if not await self._hold_sweep_lock():
+        if not await self._sweeper.held():
             return []  # another gateway sweeps
         async with self._tx() as (conn, emitted):
             rows = await conn.fetch(

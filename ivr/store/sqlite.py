@@ -17,14 +17,10 @@ from random import Random
 from typing import Any, TypeVar
 
 from ivr.store.group_commit import GroupCommit
-from ivr.store.sqlite_schema import (
+from ivr.store.rows import (
     CALL_COLUMNS,
-    CALL_MARKS,
-    MIGRATIONS,
     OUTBOX_COLUMNS,
-    OUTBOX_MARKS,
     V_COLUMNS,
-    V_MARKS,
     call_values,
     outbox_values,
     row_to_call,
@@ -32,6 +28,7 @@ from ivr.store.sqlite_schema import (
     row_to_verification,
     verification_values,
 )
+from ivr.store.sqlite_schema import CALL_MARKS, MIGRATIONS, OUTBOX_MARKS, V_MARKS
 from ivr.verification import decisions
 from ivr.verification.decisions import IdempotentEntry
 from ivr.verification.models import Verification
