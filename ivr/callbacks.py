@@ -139,6 +139,7 @@ class CallbackSender:
         # Event id -> attempts made, for events attempted lately (insertion-ordered).
         self._recent: dict[str, int] = {}
         self._backlog = False  # an offered or due event found no free slot
+        self._failing: set[str | None] = set()  # portals whose last attempt was retried
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -218,7 +219,18 @@ class CallbackSender:
     async def _deliver(self, event: OutboxEvent) -> None:
         retry = True
         try:
-            retry = await self._attempt(event) is OutboxStatus.PENDING
+            status = await self._attempt(event)
+            retry = status is OutboxStatus.PENDING
+            if retry:
+                self._failing.add(event.portal)
+            elif status is OutboxStatus.DELIVERED and event.portal in self._failing:
+                # The portal is back: what waits out its backoff for it goes now (at
+                # most per_portal at a time), not each at its own next attempt.
+                self._failing.discard(event.portal)
+                released = await self.store.release_backlog(event.portal, self.clock())
+                if released:
+                    log.info("callback_backlog_released", portal=event.portal, events=released)
+                    retry = True  # wake the poll to take them
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -148,7 +148,9 @@ class AriClient:
                     retry_in=round(delay, 2),
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0) * random.uniform(0.8, 1.2)
+                # Refused connections cost nothing: keep trying every half second, so
+                # calls flow again within 0.5 s of Asterisk's ARI answering.
+                delay = min(delay * 2, 0.5) * random.uniform(0.8, 1.0)
                 continue
             self._ws = ws
             self.connects += 1

@@ -435,6 +435,15 @@ class PostgresStore:
             event_id,
         )
 
+    async def release_backlog(self, portal: str | None, now: float) -> int:
+        result = await self.pool.execute(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE status = 'pending'"
+            " AND portal IS NOT DISTINCT FROM $2 AND next_attempt_at > $1",
+            now,
+            portal,
+        )
+        return int(result.split()[-1])
+
     async def retry_events(self, event_id: str | None, now: float) -> int:
         if event_id is None:
             result = await self.pool.execute(

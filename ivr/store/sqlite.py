@@ -383,6 +383,17 @@ class SqliteStore:
             delivered_at,
         )
 
+    def _release_backlog(self, portal: str | None, now: float) -> int:
+        cur = self.db.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE status = 'pending'"
+            " AND portal IS ? AND next_attempt_at > ?",
+            (now, portal, now),
+        )
+        return cur.rowcount
+
+    async def release_backlog(self, portal: str | None, now: float) -> int:
+        return await self._write(self._release_backlog, portal, now)
+
     def _retry_events(self, event_id: str | None, now: float) -> int:
         """Queue failed events again (one, or all when ``event_id`` is None); a fresh
         retry window starts now."""

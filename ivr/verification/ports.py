@@ -171,6 +171,9 @@ class Store(Protocol):
         delivered_at: float | None = None,
     ) -> None: ...
 
+    async def release_backlog(self, portal: str | None, now: float) -> int:
+        """Make every pending event of ``portal`` due now (the portal is back); how many."""
+
     async def retry_events(self, event_id: str | None, now: float) -> int:
         """Queue events again (one failed or pending, or every failed one when
         ``event_id`` is None) with a fresh retry window; how many were queued."""

@@ -284,3 +284,24 @@ async def test_backoff_after_thousands_of_manual_retries_does_not_overflow(
         await asyncio.sleep(0.05)
     assert got.attempts == 2001 and got.status == "pending"
     assert got.next_attempt_at > time.time() + 200  # clamped at backoff_max, not an error
+
+
+async def test_a_recovered_portal_gets_its_backlog_at_once(
+    make_gateway: MakeGateway, start_portal: StartPortal
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/ivr"
+    slow_backoff = {"backoff_base": 1.0, "backoff_max": 30.0, "timeout": 2.0}
+    gw = await make_gateway(connect=False, fake=True, callbacks=slow_backoff)
+    for i in range(10):
+        v = await gw.create(f"0901234{i:04d}", callback_url=url)
+        await cancel(gw, v["id"])
+    await asyncio.sleep(4.0)  # the portal is down: each event backs off on its own
+    events = await gw.parts.store.list_outbox()
+    assert all(e.attempts >= 2 for e in events)
+    portal, _ = await start_portal(port=port)
+    await portal.wait_for(10, timeout=30)
+    first, last = portal.received[0]["at"], portal.received[-1]["at"]
+    # Before: each waited out its own backoff (seconds apart); now the first success
+    # releases the rest.
+    assert last - first < 1.5, f"backlog took {last - first:.1f} s after the first delivery"

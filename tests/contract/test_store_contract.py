@@ -356,3 +356,16 @@ async def test_commit_listener_gets_each_committed_event_once(store: Store) -> N
     await asyncio.sleep(0.02)
     assert len(seen) == 3
     store.set_commit_listener(None)
+
+
+async def test_release_backlog_makes_one_portals_waiting_events_due(store: Store) -> None:
+    await _terminal(store, "portal-a", 2, T0)
+    await _terminal(store, "portal-b", 1, T0)
+    events = await store.list_outbox()
+    for e in events:
+        await store.record_attempt(e.id, OutboxStatus.PENDING, 3, T0 + 500, "HTTP 503", 503)
+    assert await store.release_backlog("portal-a", T0 + 10) == 2
+    due = await store.due_events(T0 + 10, 10)
+    assert sorted(e.portal or "" for e in due) == ["portal-a", "portal-a"]
+    assert all(e.attempts == 3 for e in due)  # the count goes on
+    assert await store.release_backlog("portal-a", T0 + 10) == 0

@@ -188,8 +188,13 @@ async def test_gateway_reconnects_after_asterisk_restarts(
             break
         await asyncio.sleep(0.1)
     assert (await gw.client.get("/readyz")).status == 503
-    await asyncio.to_thread(pbx.up)
+    await asyncio.sleep(3.0)  # down long enough for a growing backoff to show
+    await asyncio.to_thread(pbx.up)  # returns once ARI answers
+    ari_answers = time.monotonic()
     await asyncio.wait_for(gw.parts.ari.connected.wait(), 15)
+    # Reconnect attempts are at most 0.5 s apart (they were up to 5 s): callers in the
+    # gap after a restart get 503 for half a second, not several.
+    assert time.monotonic() - ari_answers < 1.0
     assert gw.parts.ari.connects >= 2
     v = await gw.create("09012349999")
     await call("0355550001", caller="09012349999")
