@@ -40,6 +40,7 @@ from ivr.vocabulary import OutboxStatus
 log = get_logger("ivr.callbacks")
 
 RETRY_STATUSES = frozenset({408, 429})
+IDLE_LOOK = 0.02  # seconds between looks at the outbox while deliveries are in flight
 _RESULT_LABELS = {  # the result label of callback attempts in /metrics
     OutboxStatus.DELIVERED: "delivered",
     OutboxStatus.PENDING: "retry",
@@ -163,6 +164,9 @@ class CallbackSender:
         try:
             while True:
                 try:
+                    # Cleared before looking, so a kick that comes while we look (a
+                    # delivery freeing its slot) is not lost.
+                    self._kick.clear()
                     await self._dispatch_due()
                     await self._sleep()
                 except asyncio.CancelledError:
@@ -179,15 +183,14 @@ class CallbackSender:
             await self._session.close()
 
     async def _sleep(self) -> None:
-        self._kick.clear()
         next_at = await self.store.next_event_at()
         # Wake at the next due event, on a kick, or within a second (an operator's
         # `ivr callbacks retry` from another process changes the store behind our back).
         delay = 1.0 if next_at is None else min(max(next_at - self.clock(), 0.0), 1.0)
         if delay == 0 and self._inflight:
-            # What is due is in flight (or waits for a slot): the end of a delivery kicks
-            # us. Never spin on the outbox meanwhile.
-            delay = 1.0
+            # What is due is in flight or waits for a slot: look again shortly (a kick
+            # comes sooner when a delivery frees one), but never spin on the outbox.
+            delay = IDLE_LOOK
         if delay > 0 and not self._kick.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), delay)
@@ -196,6 +199,10 @@ class CallbackSender:
         due = await self.store.due_events(self.clock(), self.settings.per_portal)
         # A row read before our last attempt on it was recorded is stale: skip it.
         self._dispatch([e for e in due if e.attempts >= self._recent.get(e.id, 0)])
+        # A portal's window was full (of events in flight, mostly): more may be due
+        # behind it, so look again as soon as a delivery frees a slot.
+        if any(n >= self.settings.per_portal for n in Counter(e.portal for e in due).values()):
+            self._backlog = True
 
     def _dispatch(self, events: list[OutboxEvent]) -> bool:
         """Start what there is room for; True if something had to wait for a slot."""
