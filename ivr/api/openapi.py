@@ -77,6 +77,7 @@ def _ok(description: str, schema: str, status: str = "200") -> dict[str, Any]:
 
 
 _AUTH_ERRORS = {"401": _err("missing or invalid bearer token")}
+_OPS_ERRORS = {"401": _err("missing or invalid ops token (portal tokens are refused here)")}
 
 
 def spec() -> dict[str, Any]:
@@ -106,10 +107,12 @@ def spec() -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string", "maxLength": 255},
-                            "description": "Same key and body within 24 h returns the same "
-                            "verification (header Idempotent-Replayed: true); "
-                            "same key, other body: 422 idempotency_key_reused.",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "description": "1 to 255 printable characters (longer: 422 "
+                            "invalid_request; headers past 32 KiB: 400). Same key and body "
+                            "within 24 h returns the same verification (header "
+                            "Idempotent-Replayed: true); same key, other body: 422 "
+                            "idempotency_key_reused.",
                         }
                     ],
                     "requestBody": {
@@ -127,9 +130,10 @@ def spec() -> dict[str, Any]:
                         "413": _err("payload_too_large"),
                         "415": _err("unsupported_media_type"),
                         "422": _err(
-                            "invalid_request, number_not_eligible (with reason), "
-                            "idempotency_key_reused, callback_url_not_allowed (host not on "
-                            "the portal's allow-list)"
+                            "invalid_request (including a callback_url that could never be "
+                            "delivered to), number_not_eligible (with reason), "
+                            "idempotency_key_reused, callback_url_not_allowed (its host is "
+                            "not on the portal's callback_hosts allow-list)"
                         ),
                         "503": _err("no_dial_numbers"),
                     },
@@ -204,9 +208,24 @@ def spec() -> dict[str, Any]:
             },
             "/admin/callbacks": {
                 "get": {
-                    "summary": "Callback events (ops token); ?status=pending|delivered|failed",
+                    "summary": "Callback events (ops token)",
                     "security": [{"ops": []}],
-                    "responses": {"200": {"description": '{"callbacks": [...]}'}},
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "string",
+                                "enum": ["pending", "delivered", "failed", "no_url"],
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": '{"callbacks": [...]}'},
+                        **_OPS_ERRORS,
+                        "422": _err("invalid_request (unknown status)"),
+                    },
                 }
             },
             "/admin/callbacks/{id}/retry": {
@@ -216,14 +235,37 @@ def spec() -> dict[str, Any]:
                     "parameters": [
                         {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
                     ],
-                    "responses": {"200": {"description": "requeued"}, "404": _err("not_found")},
+                    "responses": {
+                        "200": {"description": "requeued"},
+                        **_OPS_ERRORS,
+                        "404": _err("not_found"),
+                        "422": _err("invalid_request (already delivered: nothing to retry)"),
+                    },
                 }
             },
             "/admin/callbacks/retry-failed": {
                 "post": {
                     "summary": "Deliver every failed callback again (ops token)",
                     "security": [{"ops": []}],
-                    "responses": {"200": {"description": '{"requeued": N}'}},
+                    "responses": {"200": {"description": '{"requeued": N}'}, **_OPS_ERRORS},
+                }
+            },
+            "/admin/trunks": {
+                "get": {
+                    "summary": "Each trunk's endpoint, contacts and registration (ops token)",
+                    "security": [{"ops": []}],
+                    "responses": {
+                        "200": {"description": '{"trunks": [...]}'},
+                        **_OPS_ERRORS,
+                        "503": _err("not_loaded (AMI has not answered yet)"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "security": [],
+                    "responses": {"200": {"description": "text exposition format"}},
                 }
             },
             "/healthz": {
@@ -274,7 +316,14 @@ def spec() -> dict[str, Any]:
                             "examples": ["090-1234-5678"],
                         },
                         "reference": {"type": ["string", "null"], "maxLength": 255},
-                        "callback_url": {"type": ["string", "null"], "format": "uri"},
+                        "callback_url": {
+                            "type": ["string", "null"],
+                            "format": "uri",
+                            "maxLength": 2048,
+                            "description": "http or https, no user name or password, a "
+                            "valid host and port; the host must be on the portal's "
+                            "callback_hosts allow-list. Default: the portal's callback_url.",
+                        },
                         "ttl_seconds": {"type": "integer", "default": 180},
                     },
                 },
