@@ -30,15 +30,42 @@ class CallerIdentity:
 
 
 _PRIVACY_WITHHOLD = re.compile(r"\b(id|header|user)\b", re.IGNORECASE)
+_RPID_WITHHOLD = re.compile(r"privacy\s*=\s*\"?(full|uri)\b", re.IGNORECASE)
 _PAYPHONE = re.compile(r"coin\s*line|payphone|pay\s*phone|公衆電話", re.IGNORECASE)
 _UNAVAILABLE = re.compile(r"unavailable|interworking|out\s*of\s*area|表示圏外", re.IGNORECASE)
 _ANON_NUMBERS = {"", "anonymous", "unavailable", "unknown", "restricted", "private", "withheld"}
+# The user part of a From URI: "Name" <sip:user@host;...>, sip:user@host or tel:+81...
+_FROM_USER = re.compile(r"(?:sips?|tel):([^@;>]*)", re.IGNORECASE)
+# In Japan 184 before a number withholds it for that call (186 shows it). A network
+# passes neither on; seen in a caller number, the caller asked not to be identified.
+_WITHHOLD_PREFIX = "184"
+_CONTROL_ESCAPE = re.compile(r"%(?:0[0-9a-f]|1[0-9a-f]|7f)", re.IGNORECASE)
+
+
+def _malformed(*texts: str) -> bool:
+    """A NUL or other control character, raw or %-escaped, in an identity header:
+    Asterisk cuts the number at a NUL, so what is left must not be believed."""
+    for text in texts:
+        if any(ord(ch) < 0x20 for ch in text) or re.search(
+            r"%(?:0[0-9a-f]|1[0-9a-f]|7f)", text, re.IGNORECASE
+        ):
+            return True
+    return False
 
 
 def read_identity(
     caller_number: str, caller_name: str, channelvars: Mapping[str, str | None]
 ) -> CallerIdentity:
-    """Who is calling, from the StasisStart channel and the dialplan's channel vars."""
+    """Who is calling, from the StasisStart channel and the dialplan's channel vars.
+
+    The decisions (docs/identity.md): a number counts as shown only when nothing says
+    otherwise. Withheld (user_withheld) when any holds: Asterisk's presentation is
+    prohibited; any Privacy header asks for id, header or user; Remote-Party-ID has
+    privacy=full or uri; the From is anonymous (user ``anonymous`` or host
+    ``anonymous.invalid``), even with a P-Asserted-Identity (the caller chose not to be
+    identified, whatever the network knows); the number begins with the withhold prefix
+    184. A number that is malformed (control characters) or does not parse is unknown.
+    """
     pai = channelvars.get("SIP_PAI") or ""
     privacy = channelvars.get("SIP_PRIVACY") or ""
     rpid = channelvars.get("SIP_RPID") or ""
@@ -46,6 +73,7 @@ def read_identity(
     pres = (channelvars.get("CID_NUMPRES") or "").lower()
     raw = (caller_number or "").strip()
     texts = " ".join((caller_name or "", raw, from_, pai))
+    from_user = (m.group(1) if (m := _FROM_USER.search(from_)) else "").strip().lower()
 
     absence: Absence | None = None
     if _PAYPHONE.search(texts):
@@ -55,11 +83,15 @@ def read_identity(
     elif (
         pres.startswith("prohib")
         or _PRIVACY_WITHHOLD.search(privacy)
-        or "privacy=full" in rpid.replace(" ", "").lower()
+        or _RPID_WITHHOLD.search(rpid)
         or "anonymous.invalid" in from_.lower()
+        or from_user == "anonymous"
         or raw.lower() == "anonymous"
+        or (raw.lstrip("+").startswith(_WITHHOLD_PREFIX) and len(raw) > 10)
     ):
         absence = Absence.USER_WITHHELD
+    elif _malformed(raw, from_, pai):
+        absence = Absence.UNKNOWN
     number: str | None = None
     if absence is None:
         if raw.lower() in _ANON_NUMBERS:

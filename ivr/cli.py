@@ -176,6 +176,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         privacy=args.privacy,
         rpid=args.rpid,
         anonymous=args.anonymous,
+        headers=tuple(args.header),
         source_ip=args.source,
         target_host=settings.asterisk.host,
         target_port=settings.asterisk.sip_port,
@@ -242,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--privacy", help="Privacy header value, e.g. id")
     p.add_argument("--rpid", help="Remote-Party-ID header value")
     p.add_argument("--anonymous", action="store_true", help="anonymous From (非通知)")
+    p.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        help='one more header line, as sent (repeatable), e.g. "Privacy: none"',
+    )
     p.add_argument("--source", default="127.0.0.1", help="source address (picks the trunk)")
     p.add_argument("--max-seconds", type=float, default=30.0)
     p.add_argument("--json", action="store_true")

@@ -59,6 +59,7 @@ class CallSpec:
     privacy: str | None = None  # Privacy header, e.g. "id"
     rpid: str | None = None  # whole Remote-Party-ID header value
     anonymous: bool = False  # From: "<display or Anonymous>" <sip:anonymous@anonymous.invalid>
+    headers: tuple[str, ...] = ()  # more header lines, as sent ("Privacy: id")
     source_ip: str = "127.0.0.1"
     target_host: str = "127.0.0.1"
     target_port: int = 15060
@@ -154,6 +155,7 @@ def scenario_xml(spec: CallSpec, rtp_host: str, rtp_port: int) -> str:
         extra.append(f"Privacy: {spec.privacy}")
     if spec.rpid:
         extra.append(f"Remote-Party-ID: {spec.rpid}")
+    extra.extend(spec.headers)
     headers = "".join(f"{h}\n" for h in extra)
     errors = "\n".join(
         f'  <recv response="{c}" optional="true" next="rejected"/>' for c in _ERROR_CODES

@@ -130,6 +130,13 @@ NO_NUMBER = [
     ({"anonymous": True, "display": "Coin line/payphone"}, "payphone"),  # 公衆電話
     ({"anonymous": True, "display": "Unavailable"}, "unavailable"),  # 表示圏外
     ({"caller": "unknown-caller"}, "unknown"),
+    # Identity edge cases (docs/identity.md), each of which verified before:
+    ({"caller": CALLER, "headers": ("Privacy: none", "Privacy: id")}, "user_withheld"),
+    ({"caller": f"184{CALLER}"}, "user_withheld"),  # the withhold prefix
+    ({"caller": CALLER, "rpid": f"<sip:{CALLER}@127.0.0.1>;privacy=uri"}, "user_withheld"),
+    ({"caller": "anonymous", "pai": f"tel:+81{CALLER[1:]}"}, "user_withheld"),
+    ({"caller": f"{CALLER}%00999"}, "unknown"),  # Asterisk cuts the number at the NUL
+    ({"caller": f"{CALLER[:7]}%00{CALLER[7:]}"}, "unknown"),
 ]
 
 

@@ -71,3 +71,46 @@ def test_precheck_order() -> None:
     assert (check.outcome, check.reason) == (Outcome.NOT_ELIGIBLE, "voip")
     assert precheck(shown, TRUSTED, False, policy).outcome is Outcome.NO_PENDING
     assert precheck(shown, TRUSTED, True, policy).outcome is None
+
+
+SHOWN = {"CID_NUMPRES": "allowed"}
+N, W, U = "09012345678", Absence.USER_WITHHELD, Absence.UNKNOWN
+
+
+def v(**headers: str) -> dict[str, str]:
+    """Channel variables of a call shown as allowed, with these raw headers."""
+    names = {"frm": "SIP_FROM", "pai": "SIP_PAI", "privacy": "SIP_PRIVACY", "rpid": "SIP_RPID"}
+    return {**SHOWN, **{names[k]: value for k, value in headers.items()}}
+
+
+@pytest.mark.parametrize(
+    ("number", "vars", "absence"),
+    [
+        # Several Privacy headers: the dialplan joins them; any id/header/user withholds.
+        (N, v(privacy="none;id;"), W),
+        (N, v(privacy="none;;"), None),
+        (N, v(privacy="critical;;"), None),
+        # The withhold prefix 184 in the number itself.
+        ("18409012345678", SHOWN, W),
+        ("1840312345678", SHOWN, W),
+        # Remote-Party-ID privacy=uri hides the number, like full; name hides the name only.
+        (N, v(rpid="<sip:09012345678@x>;privacy=uri"), W),
+        (N, v(rpid='<sip:09012345678@x>;privacy="full"'), W),
+        (N, v(rpid="<sip:09012345678@x>;privacy=name"), None),
+        # An anonymous From withholds whatever else the INVITE carries: consistent with
+        # anonymous@anonymous.invalid, with or without a PAI or Privacy: none.
+        (N, v(frm="<sip:anonymous@192.0.2.1>;tag=x", pai="<tel:+819012345678>"), W),
+        (N, v(frm="<sip:Anonymous@example.jp>", privacy="none"), W),
+        (N, v(frm="<sip:anonymous@anonymous.invalid>", privacy="none"), W),
+        (N, v(frm="<sip:09012345678@192.0.2.1>", pai="<tel:+819012345678>"), None),
+        # A NUL (or another control character) anywhere in the identity: not believed.
+        ("0901234", v(frm="<sip:0901234%005678@192.0.2.1>;tag=x"), U),
+        (N, v(frm="<sip:09012345678%00999@192.0.2.1>"), U),
+        (N, v(pai="<tel:+819012345678%0d>"), U),
+        ("0901234\x005678", SHOWN, U),
+    ],
+)
+def test_identity_edge_cases(number: str, vars: dict[str, str], absence: Absence | None) -> None:
+    identity = read_identity(number, "", vars)
+    assert identity.absence == absence
+    assert (identity.number is None) == (absence is not None)
