@@ -280,7 +280,9 @@ class CallbackSender:
                 now,
                 "no callback_url and no portal default",
             )
-            self.metrics.callbacks.labels(event.portal or "-", "no_url").inc()
+            self.metrics.callbacks.labels(
+                event.portal or "-", _RESULT_LABELS[OutboxStatus.NO_URL]
+            ).inc()
             return OutboxStatus.NO_URL
         problem = callback_url_problem(url)
         host = None if problem else urlsplit(url).hostname

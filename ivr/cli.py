@@ -117,7 +117,7 @@ def cmd_callbacks(args: argparse.Namespace) -> int:
         await store.open()
         try:
             if args.callbacks_command == "list":
-                wanted = "failed" if args.failed else args.status
+                wanted = OutboxStatus.FAILED if args.failed else args.status
                 events = await store.list_outbox(OutboxStatus(wanted) if wanted else None)
                 if args.json:
                     print(json.dumps([e.as_dict() for e in events]))

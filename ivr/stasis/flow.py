@@ -119,6 +119,8 @@ class CallFlow:
                 language = entry[1].language or language
             record = await self._decide(start, mode)
             committed_at = time.time()
+            if record.verification_id is not None:  # every later line of this call has it
+                structlog.contextvars.bind_contextvars(verification_id=record.verification_id)
             outcome = record.outcome
             self._observe(call, start, record, committed_at)
         except Exception:

@@ -166,7 +166,7 @@ class _Checker:
             self.error(f"{dkey}.number", f"{rd['number']!r} is not a valid Japanese number")
             return None
         mode = AnswerMode.EARLY_MEDIA
-        raw_mode = rd.get("answer_mode", "early_media")
+        raw_mode = rd.get("answer_mode", str(AnswerMode.EARLY_MEDIA))
         if raw_mode in ANSWER_MODES:
             mode = AnswerMode(raw_mode)
         else:
