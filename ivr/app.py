@@ -26,6 +26,7 @@ from ivr.callbacks import CallbackSender
 from ivr.config import ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
 from ivr.metrics import Metrics
+from ivr.ratelimit import Limits
 from ivr.stasis import AriConnection, CallFlow, CallPolicy, CallRouter
 from ivr.store import make_store
 from ivr.trunks import Inventory, InventoryError, load_inventory
@@ -80,6 +81,7 @@ def create_app(
     call_policy = call_policy or CallPolicy.from_settings(settings)
     policy = numbers.NumberPolicy(settings.numbers.allow_060, settings.numbers.deny_prefixes)
     metrics = Metrics()
+    limits = Limits(settings.limits)
 
     sender = CallbackSender(store, settings.callbacks, settings.portals, metrics=metrics)
     store.set_commit_listener(sender.offer)  # committed events are delivered at once
@@ -87,7 +89,7 @@ def create_app(
         store, dial_pool(inventory), settings.verification, policy, metrics=metrics
     )
     store.set_change_listener(service.on_store_change, service.recheck_waiters)
-    flow = CallFlow(ari, service, inventory, policy, call_policy, metrics)
+    flow = CallFlow(ari, service, inventory, policy, call_policy, metrics, limits)
     router = CallRouter(ari, flow)
     monitor = TrunkMonitor(ami, inventory)
     metrics.ari_connected.set_function(lambda: float(ari.connected.is_set()))
@@ -106,6 +108,7 @@ def create_app(
     app[api.STORE] = store
     app[api.POLICY] = policy
     app[api.METRICS] = metrics
+    app[api.LIMITS] = limits
     app[api.SENDER] = sender
     app[api.SERVICE] = service
     app[api.MONITOR] = monitor

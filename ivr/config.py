@@ -324,6 +324,44 @@ class CallsSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Abuse controls (per gateway process). 0 switches a limit off."""
+
+    creates_per_second: float = 50.0  # per portal, with a burst of twice that
+    creates_per_number_per_hour: int = 30  # a login page hammered for one holder
+    checks_per_second: float = 20.0  # number checks per portal, burst twice that
+    calls_per_caller_per_minute: int = 10  # released at once past it, before any store work
+    # Caller numbers or prefixes whose calls are released at once ("+8150", "0312345678").
+    block_callers: tuple[str, ...] = ()
+    call_release_cause: str = "busy"  # for limited and blocked callers
+
+    def validate(self) -> None:
+        for name in (
+            "creates_per_second",
+            "creates_per_number_per_hour",
+            "checks_per_second",
+            "calls_per_caller_per_minute",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"limits.{name}", "must be 0 (off) or more")
+        for prefix in self.block_callers:
+            if not prefix.lstrip("+").isdigit():
+                raise ConfigError(
+                    "limits.block_callers", f"{prefix!r} is not a number or number prefix"
+                )
+        if self.call_release_cause not in RELEASE_CAUSES:
+            raise ConfigError(
+                "limits.call_release_cause",
+                f"unknown cause {self.call_release_cause!r}; one of {', '.join(RELEASE_CAUSES)}",
+            )
+
+    @property
+    def blocked_prefixes(self) -> tuple[str, ...]:
+        """The block list in E.164 form (national prefixes 0... become +81...)."""
+        return tuple("+81" + p[1:] if p.startswith("0") else p for p in self.block_callers)
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
     format: str = "auto"  # auto | json | console
@@ -347,6 +385,7 @@ class Settings:
     numbers: NumbersSettings = field(default_factory=NumbersSettings)
     calls: CallsSettings = field(default_factory=CallsSettings)
     callbacks: CallbacksSettings = field(default_factory=CallbacksSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     portals: tuple[PortalSettings, ...] = (PortalSettings(),)
     inventory: str = str(DEFAULT_INVENTORY)
@@ -552,6 +591,7 @@ __all__ = [
     "CallbacksSettings",
     "CallsSettings",
     "ConfigError",
+    "LimitsSettings",
     "LogSettings",
     "NumbersSettings",
     "PbxSettings",

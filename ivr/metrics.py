@@ -42,6 +42,17 @@ class Metrics:
         self.ami_connected = Gauge("ivr_ami_connected", "1 while AMI is logged in", registry=r)
         self.pending = Gauge("ivr_pending_verifications", "Verifications pending", registry=r)
         self.long_polls = Gauge("ivr_long_polls", "Long polls waiting", registry=r)
+        self.rate_limited = Counter(
+            "ivr_rate_limited",
+            "Requests and calls refused by a limit or the block list",
+            ["limit"],
+            registry=r,
+        )
+        self.did_headroom = Gauge(
+            "ivr_did_pool_headroom",
+            "DIDs still free for the phone number holding the most pending verifications",
+            registry=r,
+        )
         self.trunk_up = Gauge(
             "ivr_trunk_up",
             "1 when the trunk's contacts and registration are fine",

@@ -10,6 +10,7 @@ from ivr import numbers
 from ivr.callbacks import CallbackSender
 from ivr.config import Settings
 from ivr.metrics import Metrics
+from ivr.ratelimit import Limits
 from ivr.trunks.status import TrunkMonitor
 from ivr.verification.ports import Store
 from ivr.verification.service import VerificationService
@@ -21,6 +22,7 @@ POLICY = web.AppKey("policy", numbers.NumberPolicy)
 SENDER = web.AppKey("sender", CallbackSender)
 METRICS = web.AppKey("metrics", Metrics)
 MONITOR = web.AppKey("monitor", TrunkMonitor)
+LIMITS = web.AppKey("limits", Limits)
 ReadyCheck = Callable[[], Awaitable[bool]]
 READY_CHECKS = web.AppKey[dict[str, ReadyCheck]]("ready_checks")
 

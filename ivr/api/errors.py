@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from ivr.log import get_logger
-from ivr.verification.errors import DomainError
+from ivr.ratelimit import retry_after_header
+from ivr.verification.errors import DomainError, RateLimited
 
 log = get_logger("ivr.api")
 
@@ -44,7 +45,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except DomainError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        resp = error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited):
+            resp.headers["Retry-After"] = retry_after_header(exc.retry_after)
+        return resp
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

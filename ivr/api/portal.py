@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,10 +13,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ivr import numbers
-from ivr.api import POLICY, SERVICE, SETTINGS
+from ivr.api import LIMITS, METRICS, POLICY, SERVICE, SETTINGS
 from ivr.api.schemas import CheckNumber, CreateVerification, json_object
 from ivr.config import PortalSettings
-from ivr.verification.errors import DomainError, InvalidRequest
+from ivr.verification.errors import DomainError, InvalidRequest, RateLimited
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -92,6 +93,8 @@ async def create_verification(request: web.Request) -> web.Response:
         json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
     portal = request[PORTAL]
+    verdict = numbers.check(body.phone_number, request.app[POLICY])
+    _limit(request, request.app[LIMITS].create(portal.name, verdict.e164, time.time()))
     if body.callback_url is not None:
         host = urlsplit(body.callback_url).hostname
         if host not in portal.callback_hosts:
@@ -140,7 +143,19 @@ async def cancel_verification(request: web.Request) -> web.Response:
     return _json(v.to_api())
 
 
+def _limit(request: web.Request, hit: tuple[str, float] | None) -> None:
+    if hit is not None:
+        limit, wait = hit
+        request.app[METRICS].rate_limited.labels(limit).inc()
+        raise RateLimited(
+            f"too many requests ({limit}); retry after {wait:.1f} s",
+            limit=limit,
+            retry_after=round(wait, 3),
+        )
+
+
 async def check_number(request: web.Request) -> web.Response:
+    _limit(request, request.app[LIMITS].check(request[PORTAL].name, time.time()))
     body = CheckNumber.parse(await json_object(request))
     verdict = numbers.check(body.phone_number, request.app[POLICY])
     return _json(verdict.as_dict())

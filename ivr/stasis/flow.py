@@ -22,6 +22,7 @@ from ivr.asterisk.ari import AriError
 from ivr.calls import CallerIdentity, precheck, read_identity
 from ivr.log import get_logger
 from ivr.metrics import Metrics
+from ivr.ratelimit import Limits
 from ivr.stasis.policy import CallPolicy
 from ivr.stasis.ports import AriPort
 from ivr.trunks import Inventory
@@ -90,8 +91,10 @@ class CallFlow:
         number_policy: numbers.NumberPolicy,
         call_policy: CallPolicy,
         metrics: Metrics | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.ari = ari
+        self.limits = limits
         self.service = service
         self.number_policy = number_policy
         self.call_policy = call_policy
@@ -113,6 +116,8 @@ class CallFlow:
         try:
             start = CallStart.from_event(event)
             structlog.contextvars.bind_contextvars(did=start.did, trunk=start.trunk)
+            if await self._refused(call, start):
+                return
             entry = self._dids.get(start.did)
             if entry is not None:
                 mode = entry[1].answer_mode
@@ -133,6 +138,21 @@ class CallFlow:
         finally:
             with contextlib.suppress(Exception):
                 await self.service.finish_call(call.channel_id, committed_at)
+
+    async def _refused(self, call: ActiveCall, start: CallStart) -> bool:
+        """A blocked caller, or one calling in a loop: released at once with the
+        configured cause, before any store work and without a prompt."""
+        number = start.identity.number
+        if self.limits is None or number is None:
+            return False
+        limit = self.limits.call(number, time.time())
+        if limit is None:
+            return False
+        self.metrics.rate_limited.labels(limit).inc()
+        log.info("call_refused", limit=limit, caller=numbers.mask(number))
+        with contextlib.suppress(AriError):
+            await self.ari.hangup(call.channel_id, self.limits.release_cause)
+        return True
 
     async def _decide(self, start: CallStart, mode: AnswerMode) -> CallRecord:
         """The call's outcome, durably recorded (and the verification, if it verified)."""

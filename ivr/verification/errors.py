@@ -41,3 +41,15 @@ class IdempotencyConflict(DomainError):
 class NoDialNumbers(DomainError):
     status = 503
     code = "no_dial_numbers"
+
+
+class RateLimited(DomainError):
+    """A limit was hit; ``retry_after`` (seconds) goes out as the Retry-After header."""
+
+    status = 429
+    code = "rate_limited"
+
+    @property
+    def retry_after(self) -> float:
+        value = self.details.get("retry_after", 1.0)
+        return float(value) if isinstance(value, int | float) else 1.0

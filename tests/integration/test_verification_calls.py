@@ -193,3 +193,21 @@ async def test_without_a_gateway_the_caller_is_released_at_once(pbx: object, cal
     assert result.final == 503 and not result.answered
     assert result.invite_at is not None
     assert result.responses[-1].at - result.invite_at < 1.0
+
+
+async def test_a_caller_in_a_loop_is_released_at_once(
+    pbx: object, make_gateway: MakeGateway, call: Call
+) -> None:
+    gw = await make_gateway(
+        dids=["0355550001"], short=True, limits={"calls_per_caller_per_minute": 2}
+    )
+    for _ in range(2):
+        result = await call("0355550001", caller="09077778888")
+        assert result.answered  # answer mode: the prompt, as usual
+    looping = await call("0355550001", caller="09077778888")
+    assert not looping.answered and looping.final == 486  # released at once, no prompt
+    assert looping.audio_seconds == 0
+    records = [c for c in await gw.calls() if c.caller_masked.endswith("8888")]
+    assert len(records) == 2  # no store work for the refused call
+    other = await call("0355550001", caller="09012340000")
+    assert other.answered  # another caller is not affected
