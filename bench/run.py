@@ -119,17 +119,17 @@ callback_hosts = ["127.0.0.1"]
 path = "{self.store_path}"
 [verification]
 default_ttl = 3600
-[limits]  # the benchmark is one client creating thousands a second on purpose
-creates_per_second = 0
-creates_per_number_per_hour = 0
-checks_per_second = 0
-calls_per_caller_per_minute = 0
 max_ttl = 3600
 [calls]
 prompts_dir = "{prompts}"
 [log]
 level = "info"
 format = "json"
+[limits]  # the benchmark is one client creating thousands a second on purpose
+creates_per_second = 0
+creates_per_number_per_hour = 0
+checks_per_second = 0
+calls_per_caller_per_minute = 0
 """)
 
     def callers(self, n: int) -> list[str]:
