@@ -139,6 +139,11 @@ def create_app(
         await router.close()
         await ari.close()
 
+    async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.run_retention(settings.retention), name="retention")
+        yield
+        await _cancel(task)
+
     async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(sender.run(), name="callbacks")
         yield
@@ -151,7 +156,7 @@ def create_app(
         await monitor.close()
         ami.close()
 
-    app.cleanup_ctx.extend([store_ctx, expiry_ctx, sender_ctx, ami_ctx, ari_ctx])
+    app.cleanup_ctx.extend([store_ctx, expiry_ctx, retention_ctx, sender_ctx, ami_ctx, ari_ctx])
     return app
 
 

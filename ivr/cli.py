@@ -13,7 +13,7 @@ from ivr.clibase import CliError, add_common_options, settings_of
 from ivr.config import ConfigError
 from ivr.trunks import InventoryError, load_inventory
 from ivr.trunks import cli as trunks_cli
-from ivr.vocabulary import OutboxStatus
+from ivr.vocabulary import OutboxStatus, Outcome
 
 _settings = settings_of
 
@@ -101,6 +101,43 @@ def cmd_db(args: argparse.Namespace) -> int:
         return 0 if version == latest else 1
 
     return asyncio.run(run())
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    """Calls and their outcomes from the store (callers masked), newest first."""
+    import time
+
+    from ivr.store import make_store
+    from ivr.verification.ports import CallFilter
+    from ivr.vocabulary import Outcome
+
+    settings = _settings(args)
+    since = time.time() - args.minutes * 60 if args.minutes else None
+    query = CallFilter(
+        since=since,
+        outcome=Outcome(args.outcome) if args.outcome else None,
+        trunk=args.trunk,
+        limit=args.limit,
+    )
+
+    async def run() -> list[dict[str, object]]:
+        store = make_store(settings)
+        await store.open()
+        try:
+            return [c.as_dict() for c in await store.list_calls(query)]
+        finally:
+            await store.close()
+
+    calls = asyncio.run(run())
+    if args.json:
+        print(json.dumps(calls))
+        return 0
+    columns = ("started_at", "did", "trunk", "caller", "outcome", "reason", "verification_id")
+    rows = [columns] + [tuple(str(c.get(k) or "-") for k in columns) for c in calls]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
 
 
 def cmd_callbacks(args: argparse.Namespace) -> int:
@@ -265,6 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("db", help="the store's schema (store.url or store.path)")
     p.add_argument("action", choices=["migrate", "status"])
     p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("calls", help="calls and their outcomes (callers masked)")
+    csub = p.add_subparsers(dest="calls_command", required=True)
+    c = csub.add_parser("list", help="the newest calls, filtered")
+    c.add_argument("--minutes", type=float, help="only those of the last N minutes")
+    c.add_argument("--outcome", choices=[str(o) for o in Outcome])
+    c.add_argument("--trunk")
+    c.add_argument("--limit", type=int, default=100)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_calls)
 
     p = sub.add_parser("callbacks", help="the callback outbox")
     csub = p.add_subparsers(dest="callbacks_command", required=True)

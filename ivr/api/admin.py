@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
-from ivr.api import SENDER, STORE
+from ivr.api import SENDER, SERVICE, STORE
 from ivr.verification.errors import InvalidRequest, NotFound
-from ivr.vocabulary import OutboxStatus
+from ivr.verification.ports import CallFilter
+from ivr.vocabulary import OutboxStatus, Outcome
 
 _STATUSES = tuple(str(s) for s in OutboxStatus)
+_OUTCOMES = tuple(str(o) for o in Outcome)
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
@@ -38,3 +42,41 @@ async def retry_failed(request: web.Request) -> web.Response:
     count = await request.app[STORE].retry_events(None, sender.clock())
     sender.kick()
     return web.json_response({"requeued": count})
+
+
+def _since(raw: str | None) -> float | None:
+    """``since``: POSIX seconds or an ISO 8601 time (``2026-11-27T10:00:00Z``)."""
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidRequest(
+            "since must be POSIX seconds or an ISO 8601 time", field="since"
+        ) from None
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """Every call and its outcome, newest first; callers masked (ops token)."""
+    q = request.query
+    outcome = q.get("outcome")
+    if outcome is not None and outcome not in _OUTCOMES:
+        raise InvalidRequest(f"outcome must be one of {', '.join(_OUTCOMES)}", field="outcome")
+    try:
+        limit = int(q.get("limit", "100"))
+    except ValueError:
+        limit = -1
+    if not 1 <= limit <= 10000:
+        raise InvalidRequest("limit must be between 1 and 10000", field="limit")
+    query = CallFilter(
+        since=_since(q.get("since")),
+        outcome=Outcome(outcome) if outcome else None,
+        trunk=q.get("trunk"),
+        limit=limit,
+    )
+    calls = await request.app[SERVICE].list_calls(query)
+    return web.json_response({"calls": [c.as_dict() for c in calls]})

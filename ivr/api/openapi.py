@@ -180,6 +180,21 @@ def spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/verifications/{id}/attempts": {
+                "get": {
+                    "summary": "The calls that tried this verification, and their outcome",
+                    "description": "Callers masked; only the portal that created the "
+                    "verification sees it (another portal gets 404).",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {"description": '{"attempts": [<Call>, ...]}'},
+                        **_AUTH_ERRORS,
+                        "404": _err("not_found"),
+                    },
+                }
+            },
             "/v1/phone-numbers/check": {
                 "post": {
                     "summary": "May this number authenticate? (for the registration form)",
@@ -225,6 +240,54 @@ def spec() -> dict[str, Any]:
                         "200": {"description": '{"callbacks": [...]}'},
                         **_OPS_ERRORS,
                         "422": _err("invalid_request (unknown status)"),
+                    },
+                }
+            },
+            "/admin/calls": {
+                "get": {
+                    "summary": "Calls and their outcome, newest first (ops token)",
+                    "security": [{"ops": []}],
+                    "parameters": [
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "POSIX seconds or an ISO 8601 time",
+                        },
+                        {
+                            "name": "outcome",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "string",
+                                "enum": [
+                                    "verified",
+                                    "withheld",
+                                    "not_eligible",
+                                    "no_pending",
+                                    "rejected_source",
+                                    "failed",
+                                ],
+                            },
+                        },
+                        {
+                            "name": "trunk",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": '{"calls": [...]} (callers masked)'},
+                        **_OPS_ERRORS,
+                        "422": _err("invalid_request"),
                     },
                 }
             },

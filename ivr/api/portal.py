@@ -134,12 +134,13 @@ async def get_verification(request: web.Request) -> web.Response:
     wait = _wait_seconds(request)
     service = request.app[SERVICE]
     vid = request.match_info["id"]
-    v = await service.wait(vid, wait) if wait > 0 else await service.get(vid)
+    portal = request[PORTAL].name
+    v = await service.wait(vid, wait, portal) if wait > 0 else await service.get(vid, portal)
     return _json(v.to_api())
 
 
 async def cancel_verification(request: web.Request) -> web.Response:
-    v = await request.app[SERVICE].cancel(request.match_info["id"])
+    v = await request.app[SERVICE].cancel(request.match_info["id"], request[PORTAL].name)
     return _json(v.to_api())
 
 
@@ -159,3 +160,10 @@ async def check_number(request: web.Request) -> web.Response:
     body = CheckNumber.parse(await json_object(request))
     verdict = numbers.check(body.phone_number, request.app[POLICY])
     return _json(verdict.as_dict())
+
+
+async def attempts(request: web.Request) -> web.Response:
+    """The calls that tried this verification and their outcome (masked callers);
+    another portal's verification is not found."""
+    calls = await request.app[SERVICE].attempts(request.match_info["id"], request[PORTAL].name)
+    return _json({"attempts": [c.as_dict() for c in calls]})

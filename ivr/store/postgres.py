@@ -50,6 +50,8 @@ from ivr.verification import decisions
 from ivr.verification.decisions import IdempotentEntry
 from ivr.verification.models import Verification
 from ivr.verification.ports import (
+    RECENT_CALLS,
+    CallFilter,
     CallRecord,
     ChangeListener,
     CommitListener,
@@ -323,11 +325,43 @@ class PostgresStore:
             channel_id,
         )
 
-    async def list_calls(self, limit: int = 100) -> list[CallRecord]:
+    async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]:
+        clauses, args = [], []
+        for column, op, value in (
+            ("started_at", ">=", query.since),
+            ("outcome", "=", str(query.outcome) if query.outcome else None),
+            ("trunk", "=", query.trunk),
+            ("verification_id", "=", query.verification_id),
+        ):
+            if value is not None:
+                args.append(value)
+                clauses.append(f"{column} {op} ${len(args)}")
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
         rows = await self.pool.fetch(
-            f"SELECT {CALL_COLUMNS} FROM calls ORDER BY seq DESC LIMIT $1", limit
+            f"SELECT {CALL_COLUMNS} FROM calls{where} ORDER BY seq DESC LIMIT ${len(args) + 1}",
+            *args,
+            query.limit,
         )
         return [row_to_call(r) for r in rows]
+
+    async def purge(self, calls_before: float, verifications_before: float) -> tuple[int, int]:
+        ended = (
+            "SELECT id FROM verifications WHERE status <> 'pending'"
+            " AND coalesce(verified_at, ended_at) < $1"
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            calls = await conn.execute("DELETE FROM calls WHERE started_at < $1", calls_before)
+            await conn.execute(
+                f"DELETE FROM outbox WHERE verification_id IN ({ended})", verifications_before
+            )
+            await conn.execute(
+                f"DELETE FROM idempotency_keys WHERE verification_id IN ({ended})",
+                verifications_before,
+            )
+            gone = await conn.execute(
+                f"DELETE FROM verifications WHERE id IN ({ended})", verifications_before
+            )
+        return int(calls.split()[-1]), int(gone.split()[-1])
 
     # -- expiry -----------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ from ivr.verification import decisions
 from ivr.verification.decisions import IdempotentEntry
 from ivr.verification.models import Verification
 from ivr.verification.ports import (
+    RECENT_CALLS,
+    CallFilter,
     CallRecord,
     ChangeListener,
     CommitListener,
@@ -256,14 +258,38 @@ class SqliteStore:
     ) -> None:
         await self._write(self._finish, channel_id, ended_at, committed_at)
 
-    def _list_calls(self, limit: int) -> list[CallRecord]:
+    def _list_calls(self, query: CallFilter) -> list[CallRecord]:
+        where, args = _call_where(query, "?")
         rows = self.db.execute(
-            f"SELECT {CALL_COLUMNS} FROM calls ORDER BY seq DESC LIMIT ?", (limit,)
+            f"SELECT {CALL_COLUMNS} FROM calls{where} ORDER BY seq DESC LIMIT ?",
+            (*args, query.limit),
         ).fetchall()
         return [row_to_call(r) for r in rows]
 
-    async def list_calls(self, limit: int = 100) -> list[CallRecord]:
-        return await self._run(self._list_calls, limit)
+    async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]:
+        return await self._run(self._list_calls, query)
+
+    def _purge(self, calls_before: float, verifications_before: float) -> tuple[int, int]:
+        db = self.db
+        calls = db.execute("DELETE FROM calls WHERE started_at < ?", (calls_before,)).rowcount
+        ended = (
+            "SELECT id FROM verifications WHERE status != 'pending'"
+            " AND coalesce(verified_at, ended_at) < ?"
+        )
+        db.execute(
+            f"DELETE FROM outbox WHERE verification_id IN ({ended})", (verifications_before,)
+        )
+        db.execute(
+            f"DELETE FROM idempotency_keys WHERE verification_id IN ({ended})",
+            (verifications_before,),
+        )
+        gone = db.execute(
+            f"DELETE FROM verifications WHERE id IN ({ended})", (verifications_before,)
+        ).rowcount
+        return calls, gone
+
+    async def purge(self, calls_before: float, verifications_before: float) -> tuple[int, int]:
+        return await self._write(self._purge, calls_before, verifications_before)
 
     # -- expiry -----------------------------------------------------------------------
 
@@ -422,3 +448,18 @@ class SqliteStore:
 
     async def get_event(self, event_id: str) -> OutboxEvent | None:
         return await self._run(self._get_event, event_id)
+
+
+def _call_where(query: CallFilter, mark: str) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause of a call listing, with ``mark`` as the placeholder."""
+    clauses, args = [], []
+    for column, op, value in (
+        ("started_at", ">=", query.since),
+        ("outcome", "=", str(query.outcome) if query.outcome else None),
+        ("trunk", "=", query.trunk),
+        ("verification_id", "=", query.verification_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} {mark}")
+            args.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)

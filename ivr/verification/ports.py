@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import Protocol
 
-from ivr.verification.models import Verification
+from ivr.verification.models import Verification, iso
 from ivr.vocabulary import AnswerMode, OutboxStatus, Outcome
 
 
@@ -38,6 +38,37 @@ class CallRecord:
     verification_id: str | None = None
     ended_at: float | None = None
     committed_at: float | None = None  # the outcome durably stored (set at the end)
+
+    def as_dict(self) -> dict[str, object]:
+        """For operators and portals: the caller is masked (090****5678) already."""
+        return {
+            "call_id": self.channel_id,
+            "did": self.did,
+            "trunk": self.trunk,
+            "caller": self.caller_masked,
+            "presentation": self.presentation,
+            "absence": self.absence,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "answer_mode": str(self.answer_mode),
+            "verification_id": self.verification_id,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    """Which calls to list (every field optional; newest first)."""
+
+    since: float | None = None  # started at or after
+    outcome: Outcome | None = None
+    trunk: str | None = None
+    verification_id: str | None = None
+    limit: int = 100
+
+
+RECENT_CALLS = CallFilter()  # the newest hundred
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +172,12 @@ class Store(Protocol):
         self, channel_id: str, ended_at: float, committed_at: float | None = None
     ) -> None: ...
 
-    async def list_calls(self, limit: int = 100) -> list[CallRecord]: ...
+    async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]: ...
+
+    async def purge(self, calls_before: float, verifications_before: float) -> tuple[int, int]:
+        """Delete (not hide) call records that started before ``calls_before``, and
+        verifications that ended before ``verifications_before`` with their callback
+        events and idempotency keys; how many calls and verifications went."""
 
     async def expire_due(self, now: float) -> list[Verification]: ...
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from random import Random
 
 from ivr import numbers
-from ivr.config import VerificationSettings
+from ivr.config import RetentionSettings, VerificationSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
 from ivr.verification.errors import (
@@ -25,7 +25,14 @@ from ivr.verification.errors import (
     NumberNotEligible,
 )
 from ivr.verification.models import Status, Verification
-from ivr.verification.ports import CallRecord, Created, NewVerification, Store
+from ivr.verification.ports import (
+    RECENT_CALLS,
+    CallFilter,
+    CallRecord,
+    Created,
+    NewVerification,
+    Store,
+)
 
 log = get_logger("ivr.verification")
 
@@ -108,19 +115,23 @@ class VerificationService:
                 self._kick.set()
         return created
 
-    async def get(self, verification_id: str) -> Verification:
+    async def get(self, verification_id: str, portal: str | None = None) -> Verification:
+        """The verification; with ``portal``, only if that portal created it (another
+        portal's is not found, as if it did not exist)."""
         v = await self.store.get_verification(verification_id)
-        if v is None:
+        if v is None or (portal is not None and v.portal not in (None, portal)):
             raise NotFound(f"no verification {verification_id}")
         return v
 
-    async def wait(self, verification_id: str, timeout: float) -> Verification:
+    async def wait(
+        self, verification_id: str, timeout: float, portal: str | None = None
+    ) -> Verification:
         """The verification once it is no longer pending, or as it is after ``timeout``."""
         fut: asyncio.Future[Verification | None] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(verification_id, [])
         waiters.append(fut)  # registered before reading: a change in between still wakes us
         try:
-            v = await self.get(verification_id)
+            v = await self.get(verification_id, portal)
             if v.status.terminal or timeout <= 0:
                 return v
             changed = None
@@ -133,7 +144,9 @@ class VerificationService:
             if not waiters:
                 self._waiters.pop(verification_id, None)
 
-    async def cancel(self, verification_id: str) -> Verification:
+    async def cancel(self, verification_id: str, portal: str | None = None) -> Verification:
+        if portal is not None:
+            await self.get(verification_id, portal)  # another portal's: not found
         v = await self.store.cancel_verification(verification_id, self.clock(), "cancelled")
         self.notify(verification_id, v)
         if v.status is Status.EXPIRED:  # committed as expired; the cancel itself fails
@@ -189,8 +202,13 @@ class VerificationService:
     async def finish_call(self, channel_id: str, committed_at: float | None) -> None:
         await self.store.finish_call(channel_id, self.clock(), committed_at)
 
-    async def list_calls(self, limit: int = 100) -> list[CallRecord]:
-        return await self.store.list_calls(limit)
+    async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]:
+        return await self.store.list_calls(query)
+
+    async def attempts(self, verification_id: str, portal: str | None) -> list[CallRecord]:
+        """The calls that tried one verification, for the portal that owns it only."""
+        await self.get(verification_id, portal)
+        return await self.store.list_calls(CallFilter(verification_id=verification_id, limit=1000))
 
     # -- expiry -----------------------------------------------------------------------
 
@@ -221,3 +239,25 @@ class VerificationService:
             except Exception:
                 log.exception("expiry_failed")
                 await asyncio.sleep(1.0)
+
+    # -- retention --------------------------------------------------------------------
+
+    async def purge(self, retention: RetentionSettings) -> tuple[int, int]:
+        """Delete what is older than the retention settings say; (calls, verifications)."""
+        now = self.clock()
+        calls, verifications = await self.store.purge(
+            now - retention.calls_days * 86400, now - retention.verifications_days * 86400
+        )
+        if calls or verifications:
+            log.info("retention_purged", calls=calls, verifications=verifications)
+        return calls, verifications
+
+    async def run_retention(self, retention: RetentionSettings) -> None:
+        while True:
+            try:
+                await self.purge(retention)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retention_failed")
+            await asyncio.sleep(retention.interval)

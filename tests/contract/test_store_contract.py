@@ -369,3 +369,48 @@ async def test_release_backlog_makes_one_portals_waiting_events_due(store: Store
     assert sorted(e.portal or "" for e in due) == ["portal-a", "portal-a"]
     assert all(e.attempts == 3 for e in due)  # the count goes on
     assert await store.release_backlog("portal-a", T0 + 10) == 0
+
+
+async def test_calls_filtered(store: Store) -> None:
+    from ivr.verification.ports import CallFilter
+
+    v = (await store.create_verification(req(), POOL, T0, Random(1))).verification
+    await store.record_call(dataclasses.replace(call("ch-1"), outcome=Outcome.WITHHELD))
+    late = dataclasses.replace(call("ch-2", trunk="other"), started_at=T0 + 50)
+    await store.record_call(late)
+    await store.match_call(
+        dataclasses.replace(call("ch-3", did=v.dial_number), started_at=T0 + 60),
+        PHONE,
+        "x",
+        T0 + 60,
+    )
+
+    async def ids(**kw: object) -> list[str]:
+        return [c.channel_id for c in await store.list_calls(CallFilter(**kw))]  # type: ignore[arg-type]
+
+    assert await ids() == ["ch-3", "ch-2", "ch-1"]
+    assert await ids(since=T0 + 50) == ["ch-3", "ch-2"]
+    assert await ids(outcome=Outcome.WITHHELD) == ["ch-1"]
+    assert await ids(trunk="other") == ["ch-2"]
+    assert await ids(verification_id=v.id) == ["ch-3"]
+    assert await ids(limit=1) == ["ch-3"]
+
+
+async def test_purge_deletes_old_calls_and_ended_verifications(store: Store) -> None:
+    old = await store.create_verification(req(key="k", fingerprint="f"), POOL, T0, Random(1))
+    await store.cancel_verification(old.verification.id, T0 + 1, "cancelled")
+    live = await store.create_verification(req("+819011112222"), POOL, T0, Random(2))
+    await store.record_call(call("ch-old"))
+    await store.record_call(dataclasses.replace(call("ch-new"), started_at=T0 + 1000))
+    calls, verifications = await store.purge(T0 + 500, T0 + 500)
+    assert (calls, verifications) == (1, 1)
+    assert await store.get_verification(old.verification.id) is None  # deleted, not hidden
+    assert await store.get_verification(live.verification.id) is not None  # pending stays
+    assert [c.channel_id for c in await store.list_calls()] == ["ch-new"]
+    assert await store.list_outbox() == []  # its callback event went with it
+    # Its idempotency key went too: the same key makes a new verification.
+    again = await store.create_verification(
+        req(key="k", fingerprint="f"), POOL, T0 + 600, Random(3)
+    )
+    assert not again.replayed
+    assert await store.purge(T0 + 500, T0 + 500) == (0, 0)
