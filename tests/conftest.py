@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,12 @@ def short_prompts(pbx: LocalPbx, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"prompts_dir": str(local), "asterisk_prompts_dir": inside}
 
 
+# Every log line of the session, as the gateway would write it (masked), and the log
+# files of the gateway processes the tests start: scanned for secrets at the end.
+SESSION_LOGS: list[dict[str, Any]] = []
+LOG_FILES: list[Path] = []
+
+
 @pytest.fixture(autouse=True)
 def _quiet_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Logs are captured, not printed; a command that configures logging (``main``)
@@ -102,9 +110,32 @@ def _quiet_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         structlog.configure(cache_logger_on_first_use=False)
 
     monkeypatch.setattr(ivr.log, "configure", configure_uncached)
-    with structlog.testing.capture_logs():
+    processors = [structlog.contextvars.merge_contextvars, ivr.log.mask_phone_numbers]
+    with structlog.testing.capture_logs(processors) as entries:
         yield
+    SESSION_LOGS.extend(entries)
     structlog.reset_defaults()  # a level set by ``main`` must not filter the next test
+
+
+# Mobile numbers as the tests' callers and holders write them (whole, not masked).
+_UNMASKED = re.compile(r"(?<![\d*])(?:\+81|0)[789]0-?\d{4}-?\d{4}(?!\d)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secrets_in_logs(test_settings: Settings) -> Iterator[None]:
+    """After the whole session: no token, webhook secret or password, and no phone number
+    unmasked, in any log line the gateway wrote (in-process or as a process)."""
+    yield
+    secrets = {"hunter2", *test_settings.api.ops_tokens}
+    for portal in test_settings.portals:
+        secrets |= set(portal.tokens) | {s.removeprefix("whsec_") for s in portal.callback_secrets}
+    texts = [json.dumps(e, ensure_ascii=False, default=str) for e in SESSION_LOGS]
+    texts += [p.read_text(errors="replace") for p in LOG_FILES if p.exists()]
+    leaks = [(secret, t[:200]) for t in texts for secret in secrets if secret in t]
+    numbers = [(m.group(0), t[:200]) for t in texts if (m := _UNMASKED.search(t))]
+    assert texts, "no log line was captured: the scan would prove nothing"
+    assert leaks == [], f"secrets in log lines: {leaks[:5]}"
+    assert numbers == [], f"unmasked phone numbers in log lines: {numbers[:5]}"
 
 
 @dataclasses.dataclass

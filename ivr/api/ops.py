@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from ivr.api import METRICS, MONITOR, READY_CHECKS, STORE
+from ivr.api import METRICS, MONITOR, READY_CHECKS, SERVICE, STORE
 from ivr.api.openapi import spec
 
 
@@ -29,7 +29,12 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    m.pending.set(await request.app[STORE].count_pending())
+    store = request.app[STORE]
+    m.pending.set(await store.count_pending())
+    # DIDs still free for the number holding the most: 0 means its next create
+    # supersedes one of its own pending verifications.
+    pool = len(request.app[SERVICE].pool)
+    m.did_headroom.set(max(0, pool - await store.busiest_pending()))
     for state in request.app[MONITOR].snapshot.values():
         m.trunk_up.labels(state.name).set(1.0 if state.up else 0.0)
     return web.Response(

@@ -385,6 +385,13 @@ class PostgresStore:
         )
         return float(value) if value is not None else None
 
+    async def busiest_pending(self) -> int:
+        value = await self.pool.fetchval(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM verifications"
+            " WHERE status = 'pending' GROUP BY phone_number) per_number"
+        )
+        return int(value or 0)
+
     async def count_pending(self) -> int:
         return int(
             await self.pool.fetchval("SELECT count(*) FROM verifications WHERE status = 'pending'")

@@ -323,6 +323,16 @@ class SqliteStore:
     async def count_pending(self) -> int:
         return await self._run(self._count_pending)
 
+    def _busiest_pending(self) -> int:
+        row = self.db.execute(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM verifications"
+            " WHERE status = 'pending' GROUP BY phone_number)"
+        ).fetchone()
+        return int(row[0] or 0)
+
+    async def busiest_pending(self) -> int:
+        return await self._run(self._busiest_pending)
+
     # -- outbox -----------------------------------------------------------------------
 
     def _list_outbox(self, status: OutboxStatus | None, limit: int) -> list[OutboxEvent]:

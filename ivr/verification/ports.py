@@ -185,6 +185,9 @@ class Store(Protocol):
 
     async def count_pending(self) -> int: ...
 
+    async def busiest_pending(self) -> int:
+        """The most pending verifications any one phone number has (0 when none)."""
+
     async def list_outbox(
         self, status: OutboxStatus | None = None, limit: int = 1000
     ) -> list[OutboxEvent]: ...

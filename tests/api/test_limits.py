@@ -59,3 +59,11 @@ async def test_number_checks_per_portal(make_gateway: MakeGateway) -> None:
     assert statuses == [200, 200, 429]
     other = await gw.client.post(check, json={"phone_number": "0312345678"}, headers=B)
     assert other.status == 200
+
+
+async def test_did_pool_headroom_in_metrics(make_gateway: MakeGateway) -> None:
+    gw = await make_gateway(connect=False, fake=True)
+    pool = len(gw.parts.service.pool)
+    await gw.create("09012345678")
+    text = await (await gw.client.get("/metrics")).text()
+    assert f"ivr_did_pool_headroom {float(pool - 1)}" in text

@@ -88,6 +88,7 @@ async def test_create_get_and_ping(store: Store) -> None:
     assert await store.get_verification(v.id) == v
     assert await store.get_verification("vrf_missing") is None
     assert await store.count_pending() == 1
+    assert await store.busiest_pending() == 1
     assert await store.next_expiry() == T0 + 180.0
     assert await store.list_outbox() == []  # nothing terminal yet
 
@@ -122,6 +123,7 @@ async def test_supersede_when_every_did_is_held(store: Store) -> None:
     [event] = await store.list_outbox()
     assert event.verification_id == a.id and event.type == "verification.cancelled"
     assert await store.count_pending() == 2
+    assert await store.busiest_pending() == 2  # every DID of the pool held by one number
 
 
 async def test_overdue_pending_ones_are_settled_on_create(store: Store) -> None:

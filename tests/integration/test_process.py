@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from ivr.devtools.pbx import LocalPbx
-from tests.conftest import AUTH, DATA, Call, MakeGateway
+from tests.conftest import AUTH, DATA, LOG_FILES, Call, MakeGateway
 
 IVR = [sys.executable, "-m", "ivr"]
 
@@ -86,6 +86,7 @@ class ServeProcess:
             **(env or {}),
         }
         self.log = tmp_path / f"{name}.log"
+        LOG_FILES.append(self.log)  # scanned for secrets at the end of the session
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from ivr.devtools.pbx import LocalPbx
-from tests.conftest import AUTH, DATA, Call
+from tests.conftest import AUTH, DATA, LOG_FILES, Call
 from tests.portal import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +56,7 @@ async def test_the_installed_wheel_serves_a_real_call(
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_")}
     env["IVR_LOG_FORMAT"] = "json"
     log = tmp_path / "serve.log"
+    LOG_FILES.append(log)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [venv / "bin" / "ivr", "serve", "--config", conf / "ivr.toml"],
