@@ -23,7 +23,9 @@ from ivr.trunks import apply, load_inventory
 if TYPE_CHECKING:
     from bench.run import Bench
 
-PG_PORT = 45432
+# Below the ephemeral port range (32768-60999): the runs before this one leave
+# thousands of client sockets behind, and one of them may hold a port up there.
+PG_PORT = 25442
 
 
 async def _reload_dialplan(settings: Settings, bench: Bench) -> None:
