@@ -212,9 +212,10 @@ def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
         "[ivr-capture-ids]\n"
         "exten => s,1,Set(SIP_PAI=${PJSIP_HEADER(read,P-Asserted-Identity)})\n"
         # Every Privacy header, not just the first: "Privacy: none" then "Privacy: id"
-        # must still withhold (three is more than any carrier sends).
-        " same => n,Set(SIP_PRIVACY=${PJSIP_HEADER(read,Privacy,1)};"
-        "${PJSIP_HEADER(read,Privacy,2)};${PJSIP_HEADER(read,Privacy,3)})\n"
+        # must still withhold (three is more than any carrier sends). Joined by spaces:
+        # a ";" would start a comment in extensions.conf.
+        " same => n,Set(SIP_PRIVACY=${PJSIP_HEADER(read,Privacy,1)} "
+        "${PJSIP_HEADER(read,Privacy,2)} ${PJSIP_HEADER(read,Privacy,3)})\n"
         " same => n,Set(SIP_RPID=${PJSIP_HEADER(read,Remote-Party-ID)})\n"
         " same => n,Set(SIP_FROM=${PJSIP_HEADER(read,From)})\n"
         " same => n,Set(CID_NUMPRES=${CALLERID(num-pres)})\n"

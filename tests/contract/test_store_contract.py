@@ -15,7 +15,7 @@ from random import Random
 import pytest
 
 from ivr.verification.errors import IdempotencyConflict, NotFound, NotPending
-from ivr.verification.ports import CallRecord, NewVerification, Store
+from ivr.verification.ports import CallFilter, CallRecord, NewVerification, Store
 from ivr.vocabulary import AnswerMode, OutboxStatus, Outcome
 
 POOL = ("+81355550001", "+81355550002")
@@ -224,7 +224,7 @@ async def test_record_finish_and_list_calls(store: Store) -> None:
     calls = await store.list_calls()
     assert [c.channel_id for c in calls] == ["ch-2", "ch-1"]  # newest first
     assert calls[1] == dataclasses.replace(withheld, ended_at=T0 + 5, committed_at=T0 + 0.01)
-    assert [c.channel_id for c in await store.list_calls(limit=1)] == ["ch-2"]
+    assert [c.channel_id for c in await store.list_calls(CallFilter(limit=1))] == ["ch-2"]
 
 
 # -- races: each has exactly one winner -------------------------------------------------
@@ -374,8 +374,6 @@ async def test_release_backlog_makes_one_portals_waiting_events_due(store: Store
 
 
 async def test_calls_filtered(store: Store) -> None:
-    from ivr.verification.ports import CallFilter
-
     v = (await store.create_verification(req(), POOL, T0, Random(1))).verification
     await store.record_call(dataclasses.replace(call("ch-1"), outcome=Outcome.WITHHELD))
     late = dataclasses.replace(call("ch-2", trunk="other"), started_at=T0 + 50)

@@ -87,9 +87,10 @@ def v(**headers: str) -> dict[str, str]:
     ("number", "vars", "absence"),
     [
         # Several Privacy headers: the dialplan joins them; any id/header/user withholds.
-        (N, v(privacy="none;id;"), W),
-        (N, v(privacy="none;;"), None),
-        (N, v(privacy="critical;;"), None),
+        (N, v(privacy="none id "), W),
+        (N, v(privacy="none  "), None),
+        (N, v(privacy="critical  "), None),
+        (N, v(privacy="none;user"), W),  # one header, several values
         # The withhold prefix 184 in the number itself.
         ("18409012345678", SHOWN, W),
         ("1840312345678", SHOWN, W),
