@@ -3,13 +3,14 @@ VENV ?= .venv
 IVR := $(VENV)/bin/ivr
 PYTEST_ARGS ?=
 
-.PHONY: help deps run pbx-up pbx-down test unit lint fmt bench clean
+.PHONY: help deps run pbx-up pbx-down test unit lint fmt bench chaos clean
 
 help:
 	@echo "make run    - install, start the local Asterisk and the gateway (Ctrl-C stops the gateway)"
 	@echo "make test   - install, start a test Asterisk, run every test"
 	@echo "make unit   - the tests that need no Asterisk"
 	@echo "make lint   - ruff and mypy"
+	@echo "make chaos  - schemathesis with every check against /openapi.json"
 	@echo "make pbx-up / pbx-down - the local development Asterisk"
 	@echo "make run STORE=postgres - the same on a private local PostgreSQL (ivr pg up|down)"
 
@@ -42,16 +43,21 @@ unit: deps
 	$(VENV)/bin/pytest tests/unit tests/api $(PYTEST_ARGS)
 
 lint: deps
-	$(VENV)/bin/ruff check ivr tests bench
-	$(VENV)/bin/ruff format --check ivr tests bench
+	$(VENV)/bin/ruff check ivr tests bench chaos
+	$(VENV)/bin/ruff format --check ivr tests bench chaos
 	$(VENV)/bin/mypy
 
 fmt: deps
-	$(VENV)/bin/ruff format ivr tests bench
-	$(VENV)/bin/ruff check --fix ivr tests bench
+	$(VENV)/bin/ruff format ivr tests bench chaos
+	$(VENV)/bin/ruff check --fix ivr tests bench chaos
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 
 bench: deps
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+# The chaos and fuzz suite (not part of `make test`). So far: schemathesis with every
+# check against /openapi.json (FUZZ_EXAMPLES per operation, default 100).
+chaos: deps
+	$(VENV)/bin/python -m chaos.fuzz

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
 
 from aiohttp import web
 
 from ivr.api import SENDER, SERVICE, STORE
-from ivr.verification.errors import InvalidRequest, NotFound
+from ivr.verification.errors import DomainError, InvalidRequest, NotFound
 from ivr.verification.ports import CallFilter
 from ivr.vocabulary import OutboxStatus, Outcome
 
 _STATUSES = tuple(str(s) for s in OutboxStatus)
+
+
+class AlreadyDelivered(DomainError):
+    status = 409  # a conflict with the event's state, like cancelling a verified one
+    code = "already_delivered"
+
+
 _OUTCOMES = tuple(str(o) for o in Outcome)
 
 
@@ -30,7 +37,7 @@ async def retry_callback(request: web.Request) -> web.Response:
     if await store.retry_events(event_id, sender.clock()) == 0:
         if await store.get_event(event_id) is None:
             raise NotFound(f"no callback {event_id}")
-        raise InvalidRequest(f"callback {event_id} was already delivered")
+        raise AlreadyDelivered(f"callback {event_id} was already delivered; nothing to retry")
     sender.kick()
     event = await store.get_event(event_id)
     assert event is not None
@@ -45,19 +52,16 @@ async def retry_failed(request: web.Request) -> web.Response:
 
 
 def _since(raw: str | None) -> float | None:
-    """``since``: POSIX seconds or an ISO 8601 time (``2026-11-27T10:00:00Z``)."""
+    """``since``: POSIX seconds."""
     if raw is None:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise InvalidRequest(
-            "since must be POSIX seconds or an ISO 8601 time", field="since"
-        ) from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise InvalidRequest("since must be POSIX seconds", field="since")
+    return value
 
 
 async def list_calls(request: web.Request) -> web.Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from ivr.numbers import REASONS
@@ -76,11 +78,30 @@ def _ok(description: str, schema: str, status: str = "200") -> dict[str, Any]:
     }
 
 
+_ID_FROM_BODY = "$response.body#/id"
 _AUTH_ERRORS = {"401": _err("missing or invalid bearer token")}
 _OPS_ERRORS = {"401": _err("missing or invalid ops token (portal tokens are refused here)")}
 
 
-def spec() -> dict[str, Any]:
+# 1 to 65535, no leading zero.
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+
+
+def callback_url_pattern(hosts: Iterable[str]) -> str:
+    """The allow-list as a pattern: http(s) to one of the portals' callback_hosts."""
+    names = "|".join(re.escape(h) for h in sorted(set(hosts)))
+    return rf"^https?://({names})(:{_PORT})?([/?#][^\\\s]*)?$"
+
+
+def spec(
+    callback_hosts: Iterable[str] = ("127.0.0.1", "localhost"),
+    ttl: tuple[int, int, int] = (30, 180, 900),
+) -> dict[str, Any]:
+    """The document. ``callback_hosts``: every portal's allow-list (the pattern a
+    ``callback_url`` must match; a host of another portal's list still gets 422);
+    ``ttl``: the configured minimum, default and maximum of ``ttl_seconds``."""
+    pattern = callback_url_pattern(callback_hosts)
+    min_ttl, default_ttl, max_ttl = ttl
     return {
         "openapi": "3.1.0",
         "info": {
@@ -102,6 +123,7 @@ def spec() -> dict[str, Any]:
             "/v1/verifications": {
                 "post": {
                     "summary": "Create a verification",
+                    "operationId": "createVerification",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -124,7 +146,20 @@ def spec() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        **_ok("created", "Verification", "201"),
+                        "201": {
+                            **_ok("created", "Verification", "201")["201"],
+                            "links": {
+                                name: {
+                                    "operationId": op,
+                                    "parameters": {"id": "$response.body#/id"},
+                                }
+                                for name, op in (
+                                    ("GetVerification", "getVerification"),
+                                    ("CancelVerification", "cancelVerification"),
+                                    ("VerificationAttempts", "verificationAttempts"),
+                                )
+                            },
+                        },
                         "400": _err("invalid_json"),
                         **_AUTH_ERRORS,
                         "413": _err("payload_too_large"),
@@ -142,6 +177,7 @@ def spec() -> dict[str, Any]:
             "/v1/verifications/{id}": {
                 "get": {
                     "summary": "Get a verification; with wait=N, a long poll",
+                    "operationId": "getVerification",
                     "parameters": [
                         {
                             "name": "id",
@@ -169,6 +205,7 @@ def spec() -> dict[str, Any]:
             "/v1/verifications/{id}/cancel": {
                 "post": {
                     "summary": "Cancel a pending verification",
+                    "operationId": "cancelVerification",
                     "parameters": [
                         {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
                     ],
@@ -183,6 +220,7 @@ def spec() -> dict[str, Any]:
             "/v1/verifications/{id}/attempts": {
                 "get": {
                     "summary": "The calls that tried this verification, and their outcome",
+                    "operationId": "verificationAttempts",
                     "description": "Callers masked; only the portal that created the "
                     "verification sees it (another portal gets 404).",
                     "parameters": [
@@ -252,8 +290,8 @@ def spec() -> dict[str, Any]:
                             "name": "since",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "string"},
-                            "description": "POSIX seconds or an ISO 8601 time",
+                            "schema": {"type": "number"},
+                            "description": "calls started at or after this time (POSIX seconds)",
                         },
                         {
                             "name": "outcome",
@@ -302,7 +340,7 @@ def spec() -> dict[str, Any]:
                         "200": {"description": "requeued"},
                         **_OPS_ERRORS,
                         "404": _err("not_found"),
-                        "422": _err("invalid_request (already delivered: nothing to retry)"),
+                        "409": _err("already_delivered (nothing to retry)"),
                     },
                 }
             },
@@ -375,7 +413,9 @@ def spec() -> dict[str, Any]:
                     "properties": {
                         "phone_number": {
                             "type": "string",
+                            "minLength": 1,
                             "maxLength": 64,
+                            "pattern": r"\S",  # not only spaces
                             "examples": ["090-1234-5678"],
                         },
                         "reference": {"type": ["string", "null"], "maxLength": 255},
@@ -383,11 +423,18 @@ def spec() -> dict[str, Any]:
                             "type": ["string", "null"],
                             "format": "uri",
                             "maxLength": 2048,
+                            "pattern": pattern,
                             "description": "http or https, no user name or password, a "
                             "valid host and port; the host must be on the portal's "
                             "callback_hosts allow-list. Default: the portal's callback_url.",
                         },
-                        "ttl_seconds": {"type": "integer", "default": 180},
+                        "ttl_seconds": {
+                            "type": ["integer", "null"],
+                            "minimum": min_ttl,
+                            "maximum": max_ttl,
+                            "default": default_ttl,
+                            "description": "null or absent: the default",
+                        },
                     },
                 },
                 "NumberCheck": {

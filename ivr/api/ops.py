@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from ivr.api import METRICS, MONITOR, READY_CHECKS, SERVICE, STORE
+from ivr.api import METRICS, MONITOR, READY_CHECKS, SERVICE, SETTINGS, STORE
 from ivr.api.openapi import spec
 
 
@@ -24,7 +24,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(spec())
+    settings = request.app[SETTINGS]
+    hosts = [h for portal in settings.portals for h in portal.callback_hosts]
+    v = settings.verification
+    return web.json_response(spec(hosts, (v.min_ttl, v.default_ttl, v.max_ttl)))
 
 
 async def metrics(request: web.Request) -> web.Response:

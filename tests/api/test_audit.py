@@ -35,9 +35,7 @@ async def test_operators_list_calls_with_filters(api_gateway: Gateway) -> None:
     assert every["calls"][0]["caller"] == "090****5678"
     withheld = await (await c.get("/admin/calls?outcome=withheld", headers=OPS)).json()
     assert [x["call_id"] for x in withheld["calls"]] == ["c1"]
-    other = await (
-        await c.get("/admin/calls?trunk=other&since=2020-01-01T00:00:00Z", headers=OPS)
-    ).json()
+    other = await (await c.get("/admin/calls?trunk=other&since=1577836800", headers=OPS)).json()
     assert [x["call_id"] for x in other["calls"]] == ["c2"]
     future = await (await c.get(f"/admin/calls?since={time.time() + 60}", headers=OPS)).json()
     assert future["calls"] == []
