@@ -100,6 +100,9 @@ def _expand(command: str) -> list[list[str]]:
         "DIR": "/tmp/x",
         "PATH": "/x",
         "<id>": "msg_x",
+        "N": "5",
+        "O": "verified",
+        "T": "carrier",
         "<did>": "0355550101",
     }
     out = []
