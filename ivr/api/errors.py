@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from ivr.log import get_logger
@@ -12,6 +14,14 @@ from ivr.ratelimit import retry_after_header
 from ivr.verification.errors import DomainError, RateLimited
 
 log = get_logger("ivr.api")
+
+# What the stores raise when the database refuses or is gone.
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,6 +68,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         for name in ("WWW-Authenticate", "Allow"):
             if name in exc.headers:
                 resp.headers[name] = exc.headers[name]
+        return resp
+    except STORE_ERRORS as exc:
+        # The store refused or is away (a read-only file, PostgreSQL restarting):
+        # nothing was committed, and the client may retry.
+        log.error("store_unavailable", method=request.method, path=request.path, error=str(exc))
+        resp = error_response(
+            503, "store_unavailable", "the store is unavailable; nothing was saved, retry"
+        )
+        resp.headers["Retry-After"] = "1"
         return resp
     except Exception:
         log.exception("api_error", method=request.method, path=request.path)

@@ -170,7 +170,9 @@ def spec(
                             "idempotency_key_reused, callback_url_not_allowed (its host is "
                             "not on the portal's callback_hosts allow-list)"
                         ),
-                        "503": _err("no_dial_numbers"),
+                        "503": _err(
+                            "no_dial_numbers; store_unavailable (nothing saved; Retry-After)"
+                        ),
                     },
                 }
             },
@@ -214,6 +216,7 @@ def spec(
                         **_AUTH_ERRORS,
                         "404": _err("not_found"),
                         "409": _err("not_pending (already verified, expired or cancelled)"),
+                        "503": _err("store_unavailable (nothing changed; Retry-After)"),
                     },
                 }
             },

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ivr.urls import callback_url_problem
@@ -77,3 +79,39 @@ async def test_an_8kb_idempotency_key_gets_the_json_error(api_gateway: Gateway) 
     )
     listed = await api_gateway.client.get(f"{URL}/vrf_none", headers=AUTH)
     assert listed.status == 404  # the connection and the API are fine afterwards
+
+
+async def test_a_read_only_store_answers_503_and_saves_nothing(api_gateway: Gateway) -> None:
+    gw = api_gateway
+    kept = await gw.create("09012345678")
+    store: Any = gw.parts.store
+    # The file refuses writes from now on (as root, chmod would not stop us).
+    await store._run(lambda: store.db.execute("PRAGMA query_only = ON"))
+    resp = await gw.client.post(URL, json={"phone_number": "08011112222"}, headers=AUTH)
+    assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+    assert (await resp.json())["error"]["code"] == "store_unavailable"
+    cancel = await gw.client.post(f"{URL}/{kept['id']}/cancel", headers=AUTH)
+    assert cancel.status == 503
+    assert (await gw.get(kept["id"]))["status"] == "pending"  # reads go on; nothing changed
+    # A call now is not told it verified: nothing could be committed.
+    did = kept["dial_number"]["e164"]
+    from ivr.vocabulary import Outcome
+
+    with pytest.raises(Exception):  # noqa: B017 - whatever the engine raises
+        await gw.parts.service.match_call(_call(did), "+819012345678", "09012345678")
+    await store._run(lambda: store.db.execute("PRAGMA query_only = OFF"))
+    record, verified = await gw.parts.service.match_call(_call(did), "+819012345678", "09012345678")
+    assert record.outcome is Outcome.VERIFIED and verified is not None  # and then it does
+
+
+def _call(did: str) -> Any:
+    import time
+
+    from ivr.verification.ports import CallRecord
+    from ivr.vocabulary import AnswerMode, Outcome
+
+    now = time.time()
+    return CallRecord(
+        "ch-ro", did, "carrier", "090****5678", "allowed", None, Outcome.NO_PENDING, None,
+        AnswerMode.EARLY_MEDIA, now, now,
+    )  # fmt: skip
