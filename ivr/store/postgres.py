@@ -40,6 +40,7 @@ from ivr.store.rows import (
     OUTBOX_COLUMNS,
     V_COLUMNS,
     call_values,
+    call_where,
     outbox_values,
     row_to_call,
     row_to_event,
@@ -326,17 +327,7 @@ class PostgresStore:
         )
 
     async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]:
-        clauses, args = [], []
-        for column, op, value in (
-            ("started_at", ">=", query.since),
-            ("outcome", "=", str(query.outcome) if query.outcome else None),
-            ("trunk", "=", query.trunk),
-            ("verification_id", "=", query.verification_id),
-        ):
-            if value is not None:
-                args.append(value)
-                clauses.append(f"{column} {op} ${len(args)}")
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        where, args = call_where(query, lambda n: f"${n}")
         rows = await self.pool.fetch(
             f"SELECT {CALL_COLUMNS} FROM calls{where} ORDER BY seq DESC LIMIT ${len(args) + 1}",
             *args,

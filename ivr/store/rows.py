@@ -7,11 +7,11 @@ conversions serves both; each store adds only its own SQL and placeholders.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ivr.verification.models import Status, Verification
-from ivr.verification.ports import CallRecord, OutboxEvent
+from ivr.verification.ports import CallFilter, CallRecord, OutboxEvent
 from ivr.vocabulary import AnswerMode, OutboxStatus, Outcome
 
 V_COLUMNS = (
@@ -142,3 +142,20 @@ def outbox_values(e: OutboxEvent) -> tuple[Any, ...]:
         e.delivered_at,
         e.retry_since,
     )
+
+
+def call_where(query: CallFilter, mark: Callable[[int], str]) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause of a call listing and its arguments; ``mark(n)`` is the n-th
+    placeholder (``?`` for SQLite, ``$n`` for PostgreSQL)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, op, value in (
+        ("started_at", ">=", query.since),
+        ("outcome", "=", str(query.outcome) if query.outcome else None),
+        ("trunk", "=", query.trunk),
+        ("verification_id", "=", query.verification_id),
+    ):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} {op} {mark(len(args))}")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)

@@ -22,6 +22,7 @@ from ivr.store.rows import (
     OUTBOX_COLUMNS,
     V_COLUMNS,
     call_values,
+    call_where,
     outbox_values,
     row_to_call,
     row_to_event,
@@ -259,7 +260,7 @@ class SqliteStore:
         await self._write(self._finish, channel_id, ended_at, committed_at)
 
     def _list_calls(self, query: CallFilter) -> list[CallRecord]:
-        where, args = _call_where(query, "?")
+        where, args = call_where(query, lambda n: "?")
         rows = self.db.execute(
             f"SELECT {CALL_COLUMNS} FROM calls{where} ORDER BY seq DESC LIMIT ?",
             (*args, query.limit),
@@ -458,18 +459,3 @@ class SqliteStore:
 
     async def get_event(self, event_id: str) -> OutboxEvent | None:
         return await self._run(self._get_event, event_id)
-
-
-def _call_where(query: CallFilter, mark: str) -> tuple[str, tuple[Any, ...]]:
-    """The WHERE clause of a call listing, with ``mark`` as the placeholder."""
-    clauses, args = [], []
-    for column, op, value in (
-        ("started_at", ">=", query.since),
-        ("outcome", "=", str(query.outcome) if query.outcome else None),
-        ("trunk", "=", query.trunk),
-        ("verification_id", "=", query.verification_id),
-    ):
-        if value is not None:
-            clauses.append(f"{column} {op} {mark}")
-            args.append(value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
