@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - install, start the local Asterisk and the gateway (Ctrl-C stops the gateway)"
 	@echo "make test   - install, start a test Asterisk, run every test"
-	@echo "make unit   - the tests that need no Asterisk"
+	@echo "make unit   - the tests that need no server, no network, no Asterisk"
 	@echo "make lint   - ruff and mypy"
 	@echo "make chaos  - schemathesis with every check against /openapi.json"
 	@echo "make pbx-up / pbx-down - the local development Asterisk"
@@ -39,8 +39,11 @@ pbx-down: deps
 test: deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# No server, no network, no Asterisk: the domain's rules, the call flow on a fake ARI,
+# settings, the CLI (seconds). tests/api, tests/contract and tests/integration run in
+# `make test`.
 unit: deps
-	$(VENV)/bin/pytest tests/unit tests/api $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check ivr tests bench chaos
