@@ -15,20 +15,18 @@ from ivr.trunks import InventoryError, load_inventory
 from ivr.trunks import cli as trunks_cli
 from ivr.vocabulary import OutboxStatus, Outcome
 
-_settings = settings_of
-
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ivr.app import serve
 
-    settings = _settings(args)
+    settings = settings_of(args)
     return asyncio.run(serve(settings))
 
 
 def cmd_pbx(args: argparse.Namespace) -> int:
     from ivr.devtools.pbx import LocalPbx
 
-    settings = _settings(args)
+    settings = settings_of(args)
     pbx = LocalPbx(settings, load_inventory(settings.inventory))
     if args.action == "up":
         pbx.up()
@@ -55,7 +53,7 @@ def cmd_pg(args: argparse.Namespace) -> int:
 
     from ivr.devtools.postgres import LocalPostgres, default_directory
 
-    settings = _settings(args)
+    settings = settings_of(args)
     directory = Path(args.dir) if args.dir else default_directory(settings.pbx.instance)
     pg = LocalPostgres(directory, args.port)
     if args.action == "up":
@@ -74,7 +72,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     """The store's schema: which version it has, and bringing it up to date."""
     from ivr.store import make_store
 
-    settings = _settings(args)
+    settings = settings_of(args)
 
     async def run() -> int:
         store = make_store(settings)
@@ -111,7 +109,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
     from ivr.verification.ports import CallFilter
     from ivr.vocabulary import Outcome
 
-    settings = _settings(args)
+    settings = settings_of(args)
     since = time.time() - args.minutes * 60 if args.minutes else None
     query = CallFilter(
         since=since,
@@ -147,7 +145,7 @@ def cmd_callbacks(args: argparse.Namespace) -> int:
 
     from ivr.store import make_store
 
-    settings = _settings(args)
+    settings = settings_of(args)
 
     async def run() -> int:
         store = make_store(settings)
@@ -185,7 +183,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
     from ivr import prompts
 
-    settings = _settings(args)
+    settings = settings_of(args)
     directory = Path(args.dir or settings.calls.prompts_dir)
     if args.prompts_command == "build":
         from ivr.devtools import synth
@@ -204,7 +202,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 def cmd_call(args: argparse.Namespace) -> int:
     from ivr.devtools.sipcall import CallSpec, place_call
 
-    settings = _settings(args)
+    settings = settings_of(args)
     spec = CallSpec(
         did=args.did,
         caller=args.caller,
@@ -233,7 +231,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def cmd_numbers(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_of(args)
     policy = numbers.NumberPolicy(settings.numbers.allow_060, settings.numbers.deny_prefixes)
     verdicts = [numbers.check(n, policy) for n in args.numbers]
     if args.json:
@@ -352,7 +350,7 @@ def _common_everywhere(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 if "--config" not in sub._option_string_actions:
-                    add_common_options(sub, hidden=True)
+                    add_common_options(sub)
                 _common_everywhere(sub)
 
 

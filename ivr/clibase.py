@@ -13,20 +13,18 @@ class CliError(Exception):
     """A failure that deserves one line, not a traceback."""
 
 
-def add_common_options(parser: argparse.ArgumentParser, hidden: bool = False) -> None:
+def add_common_options(parser: argparse.ArgumentParser) -> None:
     """The options every command takes, before or after its name."""
     parser.add_argument(
         "--config",
         "-c",
         default=argparse.SUPPRESS,
-        help=argparse.SUPPRESS if hidden else "settings file (TOML); default: $IVR_CONFIG",
+        help="settings file (TOML); default: $IVR_CONFIG",
     )
     parser.add_argument(
         "--inventory",
         default=argparse.SUPPRESS,
-        help=argparse.SUPPRESS
-        if hidden
-        else "trunk inventory file (default: the settings' inventory)",
+        help="trunk inventory file (default: the settings' inventory)",
     )
 
 

@@ -100,7 +100,7 @@ class Limits:
         return None
 
     def call(self, caller_e164: str, now: float) -> str | None:
-        if caller_e164.startswith(self.blocked) and self.blocked:
+        if caller_e164.startswith(self.blocked):  # an empty tuple matches nothing
             return "blocked_caller"
         if self.calls is not None and self.calls.take(caller_e164, now) is not None:
             return "calls_per_caller_per_minute"

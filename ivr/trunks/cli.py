@@ -71,32 +71,23 @@ def cmd_trunks(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """The ``trunks`` command and its subcommands, on the main parser's subparsers."""
+    # --config and --inventory come from the main parser, on every subcommand.
     p = sub.add_parser("trunks", help="the trunk inventory and the Asterisk config from it")
-    p.add_argument(
-        "--inventory",
-        default=argparse.SUPPRESS,
-        help="inventory file (default: the settings' inventory)",
-    )
-    p.add_argument("--config", "-c", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     tsub = p.add_subparsers(dest="trunks_command", required=True)
     c = tsub.add_parser("check", help="validate the inventory; every error names trunk and key")
     c.set_defaults(func=cmd_trunks)
     r = tsub.add_parser("render", help="write the Asterisk config for the inventory")
     r.add_argument("--out", required=True, help="directory to write the .conf files into")
-    r.add_argument(
-        "--base",
-        default="/etc/asterisk-ivr",
-        help="the directory Asterisk sees these files under, minus /etc (default: %(default)s)",
-    )
+    _base(r, "the directory Asterisk sees these files under, minus /etc (default: %(default)s)")
     r.set_defaults(func=cmd_trunks)
     a = tsub.add_parser("apply", help="render into the live config and reload over AMI")
     a.add_argument("--dir", help="live config directory (default: the local Asterisk's)")
-    a.add_argument(
-        "--base",
-        default="/etc/asterisk-ivr",
-        help="with --dir: the directory Asterisk sees, minus /etc",
-    )
+    _base(a, "with --dir: the directory Asterisk sees, minus /etc")
     a.set_defaults(func=cmd_trunks)
     st = tsub.add_parser("status", help="each trunk's endpoint, contacts and registration")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_trunks)
+
+
+def _base(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--base", default="/etc/asterisk-ivr", help=help)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,9 @@ import pytest
 
 from ivr.devtools.pbx import LocalPbx
 from tests.conftest import AUTH, DATA, LOG_FILES, Call, MakeGateway
+from tests.portal import free_port
 
 IVR = [sys.executable, "-m", "ivr"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def run_ivr(
