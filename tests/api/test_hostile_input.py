@@ -115,3 +115,33 @@ def _call(did: str) -> Any:
         "ch-ro", did, "carrier", "090****5678", "allowed", None, Outcome.NO_PENDING, None,
         AnswerMode.EARLY_MEDIA, now, now,
     )  # fmt: skip
+
+
+async def test_openapi_says_what_the_service_does(api_gateway: Gateway) -> None:
+    """Defect 5: the allow-list rule for callback_url, the ops routes' 401, and the
+    answer to retrying a delivered callback are in the document, and match the service."""
+    import re
+
+    spec = await (await api_gateway.client.get("/openapi.json")).json()
+    create = spec["paths"]["/v1/verifications"]["post"]
+    url_schema = spec["components"]["schemas"]["CreateVerification"]["properties"]["callback_url"]
+    pattern = url_schema["pattern"]
+    assert re.match(pattern, "http://127.0.0.1:8080/hook")
+    assert not re.match(pattern, "http://evil.example/hook")  # not on the allow-list
+    assert not re.match(pattern, "http://127.0.0.1:99999/hook")
+    assert "callback_url_not_allowed" in create["responses"]["422"]["description"]
+    for path, ops in spec["paths"].items():
+        if path.startswith("/admin"):
+            for op in ops.values():
+                assert "401" in op["responses"], path
+    retry = spec["paths"]["/admin/callbacks/{id}/retry"]["post"]["responses"]
+    assert "409" in retry and "already_delivered" in retry["409"]["description"]
+    # The service answers what the document says.
+    refused = await api_gateway.client.post(
+        URL,
+        json={"phone_number": "09012345678", "callback_url": "http://evil.example/hook"},
+        headers=AUTH,
+    )
+    assert refused.status == 422
+    anonymous = await api_gateway.client.get("/admin/callbacks")
+    assert anonymous.status == 401
