@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,7 +23,7 @@ from ivr.api.portal import bearer_auth
 from ivr.asterisk.ami import AmiClient, AmiError
 from ivr.asterisk.ari import AriClient
 from ivr.callbacks import CallbackSender
-from ivr.config import ConfigError, PortalSettings, Settings
+from ivr.config import AsteriskSettings, ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
 from ivr.metrics import Metrics
 from ivr.ratelimit import Limits
@@ -49,15 +49,28 @@ ARI = web.AppKey[AriConnection]("ari")
 AMI = web.AppKey[AmiConnection]("ami")
 
 
+NODES = web.AppKey("nodes", dict)
+
+
+@dataclass
+class Node:
+    """One Asterisk node: its own ARI connection (reconnecting on its own) and router."""
+
+    name: str
+    ari: AriConnection
+    router: CallRouter
+
+
 @dataclass
 class Components:
     """What :func:`create_app` built, for tests that want to look inside."""
 
     store: Store
     service: VerificationService
-    router: CallRouter
+    router: CallRouter  # the first node's
     ari: AriConnection
     sender: CallbackSender
+    nodes: dict[str, Node]
 
 
 def dial_pool(inventory: Inventory) -> tuple[str, ...]:
@@ -71,13 +84,22 @@ def create_app(
     *,
     store: Store | None = None,
     ari: AriConnection | None = None,
+    aris: Mapping[str, AriConnection] | None = None,
     ami: AmiConnection | None = None,
     call_policy: CallPolicy | None = None,
 ) -> web.Application:
+    """``ari`` stands for the one node (tests on a fake); ``aris`` for several, by node
+    name; neither: one :class:`AriClient` per node of the settings."""
     inventory = inventory or load_inventory(settings.inventory)
     store = store or make_store(settings)
-    ari = ari or AriClient(settings.asterisk)
-    ami = ami or AmiClient(settings.asterisk)
+    node_settings = settings.asterisk_nodes
+    if aris is None:
+        if ari is not None:
+            aris = {node_settings[0][0]: ari}
+        else:
+            aris = {name: AriClient(node) for name, node in node_settings}
+    # Trunk status (AMI) is read from the first node: every node carries the same trunks.
+    ami = ami or AmiClient(node_settings[0][1])
     call_policy = call_policy or CallPolicy.from_settings(settings)
     policy = numbers.NumberPolicy(settings.numbers.allow_060, settings.numbers.deny_prefixes)
     metrics = Metrics()
@@ -89,10 +111,13 @@ def create_app(
         store, dial_pool(inventory), settings.verification, policy, metrics=metrics
     )
     store.set_change_listener(service.on_store_change, service.recheck_waiters)
-    flow = CallFlow(ari, service, inventory, policy, call_policy, metrics, limits)
-    router = CallRouter(ari, flow)
+    nodes: dict[str, Node] = {}
+    for name, node_ari in aris.items():
+        flow = CallFlow(node_ari, service, inventory, policy, call_policy, metrics, limits, name)
+        nodes[name] = Node(name, node_ari, CallRouter(node_ari, flow))
+        metrics.ari_connected.labels(name).set_function(_connected(node_ari))
+    first = next(iter(nodes.values()))
     monitor = TrunkMonitor(ami, inventory)
-    metrics.ari_connected.set_function(lambda: float(ari.connected.is_set()))
     metrics.ami_connected.set_function(lambda: float(ami.connected))
     metrics.long_polls.set_function(lambda: float(service.waiting))
 
@@ -112,14 +137,17 @@ def create_app(
     app[api.SENDER] = sender
     app[api.SERVICE] = service
     app[api.MONITOR] = monitor
-    app[ROUTER] = router
-    app[ARI] = ari
+    app[ROUTER] = first.router
+    app[ARI] = first.ari
+    app[NODES] = nodes
     app[AMI] = ami
 
     async def ari_ready() -> bool:
-        return ari.connected.is_set()
+        # Calls flow while any node is connected; /readyz lists each node.
+        return any(n.ari.connected.is_set() for n in nodes.values())
 
     checks: dict[str, api.ReadyCheck] = {"store": store.ping, "asterisk": ari_ready}
+    app[api.NODE_STATE] = lambda: {n: node.ari.connected.is_set() for n, node in nodes.items()}
     app[api.READY_CHECKS] = checks
     api.add_routes(app)
 
@@ -134,10 +162,12 @@ def create_app(
         await _cancel(task)
 
     async def ari_ctx(app: web.Application) -> AsyncIterator[None]:
-        await ari.start()
+        for node in nodes.values():
+            await node.ari.start()
         yield
-        await router.close()
-        await ari.close()
+        for node in nodes.values():
+            await node.router.close()
+            await node.ari.close()
 
     async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(service.run_retention(settings.retention), name="retention")
@@ -158,6 +188,10 @@ def create_app(
 
     app.cleanup_ctx.extend([store_ctx, expiry_ctx, retention_ctx, sender_ctx, ami_ctx, ari_ctx])
     return app
+
+
+def _connected(ari: AriConnection) -> Callable[[], float]:
+    return lambda: float(ari.connected.is_set())
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -183,18 +217,41 @@ def reload_inventory(app: web.Application, inventory: Inventory) -> None:
     """Use a new trunk inventory without dropping a call (SIGHUP after `trunks apply`)."""
     pool = dial_pool(inventory)
     app[api.SERVICE].pool = pool
-    app[ROUTER].flow.reload_inventory(inventory)
+    for node in app[NODES].values():
+        node.router.flow.reload_inventory(inventory)
     app[api.MONITOR].reload_inventory(inventory)
     log.info("inventory_reloaded", trunks=len(inventory.trunks), dids=len(pool))
 
 
 def components(app: web.Application) -> Components:
-    return Components(app[api.STORE], app[api.SERVICE], app[ROUTER], app[ARI], app[api.SENDER])
+    return Components(
+        app[api.STORE], app[api.SERVICE], app[ROUTER], app[ARI], app[api.SENDER], app[NODES]
+    )
 
 
 async def check_asterisk(settings: Settings) -> str:
-    """Fail fast, naming the setting, when ARI cannot be reached or refuses us."""
-    a = settings.asterisk
+    """Fail fast, naming the setting, when no node's ARI can be reached or one refuses
+    us. With several nodes, one that is down only warns: it joins when it comes back."""
+    versions: list[str] = []
+    unreachable: list[ConfigError] = []
+    for name, node in settings.asterisk_nodes:
+        try:
+            versions.append(await _check_node(node))
+        except _Unreachable as exc:
+            unreachable.append(exc.error)
+            if len(settings.asterisk_nodes) > 1:
+                log.warning("asterisk_node_unreachable", node=name, error=str(exc.error))
+    if not versions:
+        raise unreachable[0]
+    return versions[0]
+
+
+class _Unreachable(Exception):
+    def __init__(self, error: ConfigError) -> None:
+        self.error = error
+
+
+async def _check_node(a: AsteriskSettings) -> str:
     auth = aiohttp.encode_basic_auth(a.ari_user, a.ari_password)
     url = f"{a.ari_url}/asterisk/info"
     try:
@@ -211,10 +268,12 @@ async def check_asterisk(settings: Settings) -> str:
             info = await resp.json()
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
-        raise ConfigError(
-            "asterisk.http_port",
-            f"cannot reach ARI at {a.ari_url} ({reason}); is Asterisk up? "
-            "(`ivr pbx up` starts the local one)",
+        raise _Unreachable(
+            ConfigError(
+                "asterisk.http_port",
+                f"cannot reach ARI at {a.ari_url} ({reason}); is Asterisk up? "
+                "(`ivr pbx up` starts the local one)",
+            )
         ) from None
     return str(info.get("system", {}).get("version", "unknown"))
 
@@ -260,6 +319,7 @@ async def serve(settings: Settings) -> int:
         api=f"http://{settings.api.host}:{settings.api.port}",
         asterisk=version,
         app=settings.asterisk.app,
+        nodes=[name for name, _ in settings.asterisk_nodes],
         dids=len(inventory.dids),
         store=settings.store.describe,
     )

@@ -48,6 +48,60 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+    from pathlib import Path
+
+    from ivr.config import load_settings, package_data
+    from ivr.devtools.cluster import LocalCluster
+
+    given = getattr(args, "config", None) or os.environ.get("IVR_CONFIG")
+    path = Path(given or package_data("cluster.toml")).resolve()
+    settings = load_settings(path)
+    env = {}
+    if inventory := getattr(args, "inventory", None):
+        env["IVR_INVENTORY"] = str(Path(inventory).resolve())
+        settings = dataclasses.replace(settings, inventory=env["IVR_INVENTORY"])
+    cluster = LocalCluster(settings, load_inventory(settings.inventory), path, env)
+    if args.action == "up":
+        cluster.up()
+    elif args.action == "down":
+        cluster.down()
+    else:
+        status = cluster.status()
+        if args.json:
+            print(json.dumps(status))
+        else:
+            _print_cluster(status)
+        gateways = status["gateways"]
+        assert isinstance(gateways, dict)
+        ready = all((g.get("readyz") or {}).get("ready") for g in gateways.values())
+        return 0 if ready else 3
+    return 0
+
+
+def _print_cluster(status: dict[str, object]) -> None:
+    edge = status["edge"]
+    assert isinstance(edge, dict)
+    print(f"edge (kamailio): {'pid ' + str(edge['pid']) if edge['pid'] else 'stopped'}")
+    for node in edge["nodes"]:
+        print(f"  dispatcher: {node.get('name', '?')} {node['uri']} flags {node.get('flags')}")
+    nodes = status["nodes"]
+    assert isinstance(nodes, dict)
+    for name, node in nodes.items():
+        state = f"pid {node['pid']}, ARI {'up' if node['ari'] else 'down'}"
+        print(f"node {name}: {state if node['pid'] else 'stopped'}")
+    gateways = status["gateways"]
+    assert isinstance(gateways, dict)
+    for app, gw in gateways.items():
+        ready = gw["readyz"] or {}
+        print(
+            f"gateway {app}: {'pid ' + str(gw['pid']) if gw['pid'] else 'stopped'} at {gw['url']}, "
+            f"ready {ready.get('ready', False)}, nodes {ready.get('nodes', {})}"
+        )
+
+
 def cmd_pg(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -213,8 +267,9 @@ def cmd_call(args: argparse.Namespace) -> int:
         anonymous=args.anonymous,
         headers=tuple(args.header),
         source_ip=args.source,
-        target_host=settings.asterisk.host,
-        target_port=settings.asterisk.sip_port,
+        # Behind the edge a call enters where a carrier's would: at Kamailio.
+        target_host=settings.edge.host if settings.edge.enabled else settings.asterisk.host,
+        target_port=settings.edge.sip_port if settings.edge.enabled else settings.asterisk.sip_port,
         max_seconds=args.max_seconds,
     )
     result = asyncio.run(place_call(spec))
@@ -290,6 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_call)
 
     trunks_cli.add_parser(sub)
+
+    p = sub.add_parser(
+        "cluster",
+        help="the whole topology locally: Kamailio, two Asterisk nodes, two gateways, PostgreSQL",
+    )
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("pg", help="a private local PostgreSQL for development and tests")
     p.add_argument("action", choices=["up", "down", "status"])

@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ivr.config_base import ConfigError, check_port
+from ivr.config_cluster import EdgeSettings, NodeSettings
 from ivr.urls import callback_url_problem
 from ivr.vocabulary import Outcome, ReleaseCause
 
@@ -31,20 +33,15 @@ DEFAULT_INVENTORY = package_data("trunks.local.toml")
 DEFAULT_PROMPTS = package_data("prompts")
 # Settings that name files: a relative value in a settings file is taken relative to that
 # file, so a gateway starts the same from any working directory.
-PATH_SETTINGS = {("store", "path"), ("calls", "prompts_dir"), ("pbx", "cache_dir")}
+PATH_SETTINGS = {
+    ("store", "path"),
+    ("calls", "prompts_dir"),
+    ("pbx", "cache_dir"),
+    ("edge", "run_dir"),
+}
 
 
-class ConfigError(ValueError):
-    """A setting is missing, unknown or out of range; ``key`` names it."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-
-
-def _port(key: str, value: int) -> None:
-    if not 1 <= value <= 65535:
-        raise ConfigError(key, f"must be a port number between 1 and 65535, got {value}")
+_port = check_port
 
 
 @dataclass(frozen=True)
@@ -70,6 +67,9 @@ class AsteriskSettings:
     spread_calls: bool = True
     connect_timeout: float = 5.0
     heartbeat: float = 5.0
+    # Asterisk's systemname: prefixes channel ids, so they stay unique across nodes
+    # (set per node from [[nodes]]).
+    system_name: str = ""
 
     def validate(self) -> None:
         for name in ("sip_port", "http_port", "ami_port", "rtp_start", "rtp_end"):
@@ -399,14 +399,18 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
     portals: tuple[PortalSettings, ...] = (PortalSettings(),)
+    nodes: tuple[NodeSettings, ...] = ()  # several Asterisk nodes; empty: [asterisk] alone
     inventory: str = str(DEFAULT_INVENTORY)
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if dataclasses.is_dataclass(value):
+            if dataclasses.is_dataclass(value) and f.name != "edge":
                 value.validate()  # type: ignore[union-attr]
+        self.edge.validate()
+        self._validate_nodes()
         if not self.portals:
             raise ConfigError("portals", "at least one portal is needed")
         seen_names: set[str] = set()
@@ -421,8 +425,57 @@ class Settings:
             seen_tokens |= set(portal.tokens)
         if seen_tokens & set(self.api.ops_tokens):
             raise ConfigError("api.ops_tokens", "must differ from every portal token")
+        if self.edge.enabled:
+            for name in ("release_cause", *(f"cause_{o}" for o in CALL_OUTCOMES)):
+                value = getattr(self.calls, name)
+                if value and RELEASE_CAUSES[value] >= 500:
+                    raise ConfigError(
+                        f"calls.{name}",
+                        f"{value!r} is a {RELEASE_CAUSES[value]} response: behind the edge a "
+                        "5xx means a failed node and the call would be tried on another one",
+                    )
         if not Path(self.inventory).is_file():
             raise ConfigError("inventory", f"trunk inventory {self.inventory} does not exist")
+
+    def _validate_nodes(self) -> None:
+        seen: dict[tuple[str, int], str] = {}
+        names: set[str] = set()
+        for i, node in enumerate(self.nodes):
+            key = f"nodes[{i}]"
+            node.validate(key)
+            if node.name in names:
+                raise ConfigError(f"{key}.name", f"{node.name!r} is used twice")
+            names.add(node.name)
+            for port_name in ("sip_port", "http_port", "ami_port"):
+                where = (node.host, getattr(node, port_name))
+                if where in seen:
+                    raise ConfigError(
+                        f"{key}.{port_name}", f"{where[0]}:{where[1]} is also {seen[where]}"
+                    )
+                seen[where] = f"{key}.{port_name}"
+
+    @property
+    def asterisk_nodes(self) -> tuple[tuple[str, AsteriskSettings], ...]:
+        """Every Asterisk node as (name, its [asterisk] settings): ``[asterisk]`` alone
+        (named ``main``) when no ``[[nodes]]`` are given."""
+        if not self.nodes:
+            return (("main", self.asterisk),)
+        return tuple(
+            (
+                n.name,
+                dataclasses.replace(
+                    self.asterisk,
+                    host=n.host,
+                    sip_port=n.sip_port,
+                    http_port=n.http_port,
+                    ami_port=n.ami_port,
+                    rtp_start=n.rtp_start,
+                    rtp_end=n.rtp_end,
+                    system_name=self.asterisk.system_name or n.name,
+                ),
+            )
+            for n in self.nodes
+        )
 
 
 # Loading (TOML file, environment) lives beside the sections, in its own module.
@@ -434,8 +487,10 @@ __all__ = [
     "CallbacksSettings",
     "CallsSettings",
     "ConfigError",
+    "EdgeSettings",
     "LimitsSettings",
     "LogSettings",
+    "NodeSettings",
     "NumbersSettings",
     "PbxSettings",
     "PortalSettings",

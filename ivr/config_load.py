@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ivr.config import PATH_SETTINGS, ConfigError, PortalSettings, Settings
+from ivr.config import PATH_SETTINGS, ConfigError, NodeSettings, PortalSettings, Settings
+
+# Settings given as arrays of tables ([[portals]], [[nodes]]): in a file only.
+ARRAYS: dict[str, type[Any]] = {"portals": PortalSettings, "nodes": NodeSettings}
 
 
 def _coerce(key: str, tp: Any, value: Any, from_env: bool) -> Any:
@@ -80,7 +83,7 @@ def _section(cls: type[Any], name: str, data: Mapping[str, Any], from_env: bool)
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str] | str]:
     sections = {
-        f.name for f in dataclasses.fields(Settings) if f.name not in ("inventory", "portals")
+        f.name for f in dataclasses.fields(Settings) if f.name not in ("inventory", *ARRAYS)
     }
     out: dict[str, Any] = {}
     for var, value in environ.items():
@@ -142,15 +145,12 @@ def load_settings(
             if name not in sections:
                 raise ConfigError(name, "unknown section")
             tp = hints[name]
-            if name == "portals":
+            if name in ARRAYS:
                 if from_env or not isinstance(value, list):
-                    raise ConfigError(name, "must be an array of tables ([[portals]])")
+                    raise ConfigError(name, f"must be an array of tables ([[{name}]])")
+                cls = ARRAYS[name]
                 kwargs[name] = tuple(
-                    PortalSettings(
-                        **_resolve_env(
-                            _section(PortalSettings, f"portals[{i}]", item, False), environ
-                        )
-                    )
+                    cls(**_resolve_env(_section(cls, f"{name}[{i}]", item, False), environ))
                     for i, item in enumerate(value)
                 )
                 continue

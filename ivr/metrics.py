@@ -11,7 +11,10 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.calls = Counter(
-            "ivr_calls", "Calls by outcome and trunk", ["outcome", "trunk"], registry=r
+            "ivr_calls",
+            "Calls by outcome, trunk and Asterisk node",
+            ["outcome", "trunk", "node"],
+            registry=r,
         )
         self.created = Counter("ivr_verifications_created", "Verifications created", registry=r)
         self.verified = Counter(
@@ -37,7 +40,7 @@ class Metrics:
             registry=r,
         )
         self.ari_connected = Gauge(
-            "ivr_ari_connected", "1 while the ARI WebSocket is up", registry=r
+            "ivr_ari_connected", "1 while the ARI WebSocket to the node is up", ["node"], registry=r
         )
         self.ami_connected = Gauge("ivr_ami_connected", "1 while AMI is logged in", registry=r)
         self.pending = Gauge("ivr_pending_verifications", "Verifications pending", registry=r)

@@ -25,6 +25,8 @@ MONITOR = web.AppKey("monitor", TrunkMonitor)
 LIMITS = web.AppKey("limits", Limits)
 ReadyCheck = Callable[[], Awaitable[bool]]
 READY_CHECKS = web.AppKey[dict[str, ReadyCheck]]("ready_checks")
+# Each Asterisk node's ARI connection, up or not (shown by /readyz; ready needs one).
+NODE_STATE = web.AppKey[Callable[[], dict[str, bool]]]("node_state")
 
 
 def add_routes(app: web.Application) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from ivr.api import METRICS, MONITOR, READY_CHECKS, SERVICE, SETTINGS, STORE
+from ivr.api import METRICS, MONITOR, NODE_STATE, READY_CHECKS, SERVICE, SETTINGS, STORE
 from ivr.api.openapi import spec
 
 
@@ -20,7 +20,10 @@ async def readyz(request: web.Request) -> web.Response:
     results = await asyncio.gather(*(checks[n]() for n in names), return_exceptions=True)
     state = {n: r is True for n, r in zip(names, results, strict=True)}
     ready = all(state.values())
-    return web.json_response({"ready": ready, "checks": state}, status=200 if ready else 503)
+    body: dict[str, object] = {"ready": ready, "checks": state}
+    if NODE_STATE in request.app:
+        body["nodes"] = request.app[NODE_STATE]()
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -174,8 +174,12 @@ class LocalPbx:
         render.write(files, self.base / "etc")
         for sub in ("run", "log", "db", "spool"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
-        # Where ``calls.asterisk_prompts_dir`` points by default (PbxSettings.sounds_dir).
+        # Where ``calls.asterisk_prompts_dir`` points (by default PbxSettings.sounds_dir;
+        # the cluster's nodes share one directory in the rootfs).
         self.install_prompts(Path(self.settings.calls.prompts_dir), "sounds")
+        shared = self.settings.calls.asterisk_prompts_dir
+        if shared and shared.startswith("/ivr/") and shared != f"{self.inside}/sounds":
+            self._copy_prompts(Path(self.settings.calls.prompts_dir), self.rootfs / shared[1:])
 
     def install_prompts(self, source: Path, name: str) -> str:
         """Copy ``<lang>/<outcome>.wav`` files into the rootfs; returns the directory as
@@ -183,11 +187,18 @@ class LocalPbx:
         target = self.base / name
         if target.exists():
             shutil.rmtree(target)
+        self._copy_prompts(source, target)
+        return f"{self.inside}/{name}"
+
+    @staticmethod
+    def _copy_prompts(source: Path, target: Path) -> None:
+        # File by file, each replaced atomically: another node may be playing them.
         for wav in sorted(source.glob("*/*.wav")):
             dest = target / wav.parent.name / wav.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(wav, dest)
-        return f"{self.inside}/{name}"
+            partial = dest.with_suffix(".partial")
+            shutil.copyfile(wav, partial)
+            os.replace(partial, dest)
 
     # -- the process ------------------------------------------------------------------
 
@@ -225,6 +236,8 @@ class LocalPbx:
         self._prepare_chroot()
         if self.pid() is not None:
             self.down()
+        if self._proc is not None and self._proc.poll() is not None:
+            self._proc = None  # it died (killed by a test): reaped, not left a zombie
         self.install_config()
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         for port_name in ("sip_port", "http_port", "ami_port"):
@@ -272,12 +285,20 @@ class LocalPbx:
         a = self.settings.asterisk
         port = getattr(a, name)
         kind = socket.SOCK_DGRAM if name == "sip_port" else socket.SOCK_STREAM
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((a.host, port))
-            except OSError:
-                raise PbxError(f"asterisk.{name}: {a.host}:{port} is already in use") from None
+        # A node stopped a moment ago may still hold its socket for a little while.
+        deadline = time.monotonic() + 5.0
+        while True:
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((a.host, port))
+                    return
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise PbxError(
+                            f"asterisk.{name}: {a.host}:{port} is already in use"
+                        ) from None
+            time.sleep(0.2)
 
     def down(self, timeout: float = 15.0) -> bool:
         """Stop cleanly (``core stop now``), then SIGTERM, then SIGKILL. True if it ran."""

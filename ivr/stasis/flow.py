@@ -92,8 +92,10 @@ class CallFlow:
         call_policy: CallPolicy,
         metrics: Metrics | None = None,
         limits: Limits | None = None,
+        node: str = "main",
     ) -> None:
         self.ari = ari
+        self.node = node  # the Asterisk node this flow's calls arrive on
         self.limits = limits
         self.service = service
         self.number_policy = number_policy
@@ -108,7 +110,7 @@ class CallFlow:
         self._dids = inventory.dids
 
     async def run(self, call: ActiveCall, event: Mapping[str, Any]) -> None:
-        structlog.contextvars.bind_contextvars(channel_id=call.channel_id)
+        structlog.contextvars.bind_contextvars(channel_id=call.channel_id, node=self.node)
         mode = AnswerMode.REJECT
         language = self.call_policy.calls.language
         outcome = Outcome.FAILED
@@ -185,7 +187,7 @@ class CallFlow:
     def _observe(
         self, call: ActiveCall, start: CallStart, record: CallRecord, committed_at: float
     ) -> None:
-        self.metrics.calls.labels(str(record.outcome), start.trunk or "-").inc()
+        self.metrics.calls.labels(str(record.outcome), start.trunk or "-", self.node).inc()
         if record.outcome is Outcome.VERIFIED:
             self.metrics.verified.inc()
             self.metrics.call_to_verified.observe(max(0.0, committed_at - start.started_at))

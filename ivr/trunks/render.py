@@ -24,7 +24,7 @@ def render(settings: Settings, inventory: Inventory, base_dir: str) -> dict[str,
     directory Asterisk sees for this instance (inside the chroot or the container)."""
     a = settings.asterisk
     files = {
-        "asterisk.conf": _asterisk_conf(base_dir),
+        "asterisk.conf": _asterisk_conf(base_dir, a.system_name),
         "modules.conf": _modules_conf(),
         "logger.conf": _logger_conf(),
         "http.conf": (f"[general]\nenabled = yes\nbindaddr = {a.host}\nbindport = {a.http_port}\n"),
@@ -58,7 +58,7 @@ def write(files: dict[str, str], directory: Path) -> None:
         (directory / name).write_text(body, encoding="utf-8")
 
 
-def _asterisk_conf(base: str) -> str:
+def _asterisk_conf(base: str, system_name: str) -> str:
     return (
         "[directories]\n"
         f"astetcdir => {base}/etc\n"
@@ -71,7 +71,7 @@ def _asterisk_conf(base: str) -> str:
         "\n[options]\nnofork = yes\nverbose = 0\ndebug = 0\n"
         # Calls are short; bound them so a stuck channel cannot live forever.
         "maxcalls = 2000\n"
-        "hideconnect = yes\n"
+        "hideconnect = yes\n" + (f"systemname = {system_name}\n" if system_name else "")
     )
 
 
@@ -124,9 +124,49 @@ def _pjsip_conf(settings: Settings, inventory: Inventory) -> str:
             f"[transport-{transport}]\ntype = transport\nprotocol = {transport}\n"
             f"bind = {a.host}:{a.sip_port}\n"
         )
-    for trunk in inventory.trunks:
-        out.append(_trunk(trunk))
+    if settings.edge.enabled:
+        out.append(_edge_endpoint(settings, inventory))
+    else:
+        for trunk in inventory.trunks:
+            out.append(_trunk(trunk))
     return "\n".join(out)
+
+
+EDGE_ENDPOINT = "ivr-edge"
+TRUNK_HEADER = "X-Ivr-Trunk"  # set by the edge, removed from whatever a carrier sent
+
+
+def _edge_endpoint(settings: Settings, inventory: Inventory) -> str:
+    """Behind Kamailio a node takes SIP from the edge's node-facing socket only (no other
+    source is identified, so everything else is refused). The edge has already removed
+    P-Asserted-Identity from untrusted trunks; the gateway still applies the trunk's trust
+    itself, from the trunk name the edge passes."""
+    e = settings.edge
+    codecs = sorted({c for t in inventory.trunks for c in t.codecs} or {"ulaw", "alaw"})
+    return "\n".join(
+        [
+            f"[{EDGE_ENDPOINT}]",
+            "type = endpoint",
+            "transport = transport-udp",
+            f"context = from-{EDGE_ENDPOINT}",
+            "disallow = all",
+            f"allow = {','.join(codecs)}",
+            "direct_media = no",
+            "language = ja",
+            "trust_id_inbound = yes",
+            "send_pai = no",
+            f"aors = {EDGE_ENDPOINT}",
+            "",
+            f"[{EDGE_ENDPOINT}]",
+            "type = aor",
+            "",
+            f"[{EDGE_ENDPOINT}]",
+            "type = identify",
+            f"endpoint = {EDGE_ENDPOINT}",
+            f"match = {e.host}:{e.node_port}",
+            "",
+        ]
+    )
 
 
 def _trunk(t: Trunk) -> str:
@@ -230,6 +270,19 @@ def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
         # A gateway took the call and let it go on (it never does): end it.
         "[ivr-done]\nexten => s,1,Hangup()\n",
     ]
+    if settings.edge.enabled:
+        # The trunk the edge identified, checked against the inventory (a trunk name is
+        # letters, digits, - and _; anything else never names a context).
+        read = f"${{FILTER(a-zA-Z0-9_\\-,${{PJSIP_HEADER(read,{TRUNK_HEADER})}})}}"
+        edge = [f"[from-{EDGE_ENDPOINT}]"]
+        for pattern in ("_X.", "_+X."):
+            edge.append(
+                f"exten => {pattern},1,Set(IVR_EDGE_TRUNK={read})\n"
+                " same => n,GotoIf(${DIALPLAN_EXISTS(from-${IVR_EDGE_TRUNK},${EXTEN},1)}"
+                "?from-${IVR_EDGE_TRUNK},${EXTEN},1)\n"
+                " same => n,Hangup(1)"
+            )
+        out.append("\n".join(edge) + "\n")
     for t in inventory.trunks:
         lines = [f"[from-{t.name}]"]
         for d in t.dids:
