@@ -127,13 +127,7 @@ async def run_load(
     recv_timeout_ms: int = 15000,
 ) -> LoadResult:
     """Place ``len(callers)`` calls at ``rate`` a second; wait for all of them."""
-    work.mkdir(parents=True, exist_ok=True)
-    xml = work / "load.xml"
-    xml.write_text(scenario(did, headers))
-    inf = work / "callers.csv"
-    inf.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
-    log = work / "calls.log"
-    log.unlink(missing_ok=True)
+    xml, inf, log = _prepare(work, did, headers, callers)
     bound = int(len(callers) / rate + recv_timeout_ms / 1000 + 30)
     args = [
         "sipp",
@@ -175,8 +169,26 @@ async def run_load(
     )
     await proc.wait()
     result = LoadResult(rate, len(callers), seconds=loop.time() - started)
-    if log.exists():
-        for line in log.read_text(errors="replace").splitlines():
-            if m := _LINE.match(line.strip()):
-                result.finals.setdefault(int(m.group(1)), int(m.group(2)))
+    for number, code in _read_log(log):
+        result.finals.setdefault(number, code)
     return result
+
+
+def _prepare(
+    work: Path, did: str, headers: tuple[str, ...], callers: list[str]
+) -> tuple[Path, Path, Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    xml = work / "load.xml"
+    xml.write_text(scenario(did, headers))
+    inf = work / "callers.csv"
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
+    log = work / "calls.log"
+    log.unlink(missing_ok=True)
+    return xml, inf, log
+
+
+def _read_log(log: Path) -> list[tuple[int, int]]:
+    if not log.exists():
+        return []
+    lines = log.read_text(errors="replace").splitlines()
+    return [(int(m.group(1)), int(m.group(2))) for x in lines if (m := _LINE.match(x.strip()))]

@@ -109,6 +109,8 @@ modparam("ctl", "binrpc", "unix:{run_dir}/kamailio.ctl")
 # A node that sends nothing (not even 100 Trying) in this long has failed.
 modparam("tm", "fr_timer", {e.node_timeout_ms})
 modparam("tm", "fr_inv_timer", {e.final_timeout * 1000})
+# Non-caching: a reload re-reads a table file that changed (`ivr trunks apply`).
+modparam("db_text", "db_mode", 1)
 modparam("permissions", "db_url", "text://{run_dir}/db")
 modparam("permissions", "db_mode", 1)
 modparam("permissions", "load_backends", 1)

@@ -30,10 +30,28 @@ def cmd_trunks(args: argparse.Namespace) -> int:
         return 0
     inventory = load_inventory(inventory_path)
     if args.trunks_command == "render":
-        files = render.render(settings, inventory, args.base)
-        render.write(files, Path(args.out))
-        print(f"wrote {len(files)} files to {args.out}")
+        out = Path(args.out)
+        if not settings.nodes:
+            files = render.render(settings, inventory, args.base)
+            render.write(files, out)
+            print(f"wrote {len(files)} files to {out}")
+        else:  # one directory per node: each has its own ports and system name
+            from ivr.devtools.cluster import node_settings
+
+            for node in settings.nodes:
+                files = render.render(node_settings(settings, node.name), inventory, args.base)
+                render.write(files, out / node.name)
+                print(f"wrote {len(files)} files to {out / node.name}")
+        if settings.edge.enabled:
+            from ivr.edge.render import render as render_edge
+            from ivr.edge.render import write as write_edge
+
+            edge_files = render_edge(settings, inventory, args.edge_base)
+            write_edge(edge_files, out / "kamailio")
+            print(f"wrote {len(edge_files)} files to {out / 'kamailio'}")
         return 0
+    if args.trunks_command == "apply" and settings.nodes and not args.dir:
+        return asyncio.run(_apply_local_cluster(settings, inventory))
 
     async def with_ami() -> int:
         ami = AmiClient(settings.asterisk)
@@ -69,6 +87,33 @@ def cmd_trunks(args: argparse.Namespace) -> int:
     return asyncio.run(with_ami())
 
 
+async def _apply_local_cluster(settings: Any, inventory: Any) -> int:
+    """Every local node's live config, then the local edge's trunk and node tables."""
+    from ivr.asterisk.ami import AmiClient, AmiError
+    from ivr.devtools.cluster import node_settings
+    from ivr.devtools.edge import LocalEdge
+    from ivr.devtools.pbx import LocalPbx
+    from ivr.trunks import apply
+
+    for node in settings.nodes:
+        ns = node_settings(settings, node.name)
+        pbx = LocalPbx(ns, inventory)
+        ami = AmiClient(ns.asterisk)
+        try:
+            await ami.connect()
+        except AmiError as exc:
+            raise CliError(f"node {node.name}: {exc}") from None
+        try:
+            changed = await apply.apply(ns, inventory, pbx.base / "etc", pbx.inside, ami)
+        finally:
+            ami.close()
+        print(f"node {node.name}: " + (", ".join(map(str, changed)) or "no changes"))
+    if settings.edge.enabled:
+        changed_edge = LocalEdge(settings, inventory).reload()
+        print("edge: " + (", ".join(changed_edge) + " reloaded" if changed_edge else "no changes"))
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     """The ``trunks`` command and its subcommands, on the main parser's subparsers."""
     # --config and --inventory come from the main parser, on every subcommand.
@@ -79,6 +124,11 @@ def add_parser(sub: Any) -> None:
     r = tsub.add_parser("render", help="write the Asterisk config for the inventory")
     r.add_argument("--out", required=True, help="directory to write the .conf files into")
     _base(r, "the directory Asterisk sees these files under, minus /etc (default: %(default)s)")
+    r.add_argument(
+        "--edge-base",
+        default="/etc/kamailio-ivr",
+        help="with [edge]: where Kamailio finds its files (and its control socket)",
+    )
     r.set_defaults(func=cmd_trunks)
     a = tsub.add_parser("apply", help="render into the live config and reload over AMI")
     a.add_argument("--dir", help="live config directory (default: the local Asterisk's)")

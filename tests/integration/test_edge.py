@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,6 +40,7 @@ NODE_PORTS = {"a": 25160, "b": 25260}
 API_PORT = 28481  # the second gateway: 28482
 NO_PENDING_DID = "0355550011"  # early media: a short tone, then 486
 FLOOD_DID = "0355550098"
+IVR = [sys.executable, "-m", "ivr"]
 
 CONFIG = """
 inventory = "{inventory}"
@@ -279,6 +282,44 @@ async def test_scanners_get_nothing_and_unserved_methods_405(cluster: LocalClust
     assert _sip("SUBSCRIBE") == "SIP/2.0 405 Method Not Allowed|allow"
     assert _sip("OPTIONS", user_agent="friendly-scanner") is None
     assert _sip("INVITE", user_agent="sipvicious 0.3.4") is None
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+async def test_trunks_apply_reloads_the_edge_without_a_restart(cluster: LocalCluster) -> None:
+    """A new carrier in the inventory: `ivr trunks apply` rewrites the nodes' config and
+    the edge's trunk table and Kamailio reloads it (same pid); SIGHUP for the gateways."""
+    unknown = await edge_call("0355550077", source_ip="127.0.0.5")
+    assert unknown.statuses == [403]
+    edge_pid = cluster.edge.pid()
+    _append(
+        Path(cluster.settings.inventory),
+        '\n[[trunks]]\nname = "newcarrier"\nmatch = ["127.0.0.5"]\ntrusted = true\n'
+        '  [[trunks.dids]]\n  number = "03-5555-0077"\n  answer_mode = "reject"\n',
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*IVR, "--config", str(cluster.config_path), "trunks", "apply"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IVR_STORE_URL": cluster.env["IVR_STORE_URL"]},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "edge: db/address reloaded" in done.stdout
+    for gw in cluster.gateways:
+        pid = gw.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGHUP)
+    await asyncio.sleep(0.5)
+    since = now()
+    result = await edge_call("0355550077", source_ip="127.0.0.5")
+    assert result.final is not None and result.final != 403
+    assert [(c["trunk"], c["outcome"]) for c in decided(cluster, since)] == [
+        ("newcarrier", "no_pending")
+    ]
+    assert cluster.edge.pid() == edge_pid
 
 
 async def _ready_nodes(url: str) -> dict[str, bool]:
