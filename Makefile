@@ -3,7 +3,7 @@ VENV ?= .venv
 IVR := $(VENV)/bin/ivr
 PYTEST_ARGS ?=
 
-.PHONY: help deps run pbx-up pbx-down test unit lint fmt bench chaos clean
+.PHONY: help deps run pbx-up pbx-down cluster cluster-down test unit lint fmt bench bench-cluster chaos clean
 
 help:
 	@echo "make run    - install, start the local Asterisk and the gateway (Ctrl-C stops the gateway)"
@@ -13,6 +13,8 @@ help:
 	@echo "make chaos  - schemathesis with every check against /openapi.json"
 	@echo "make pbx-up / pbx-down - the local development Asterisk"
 	@echo "make run STORE=postgres - the same on a private local PostgreSQL (ivr pg up|down)"
+	@echo "make cluster / cluster-down - Kamailio, two Asterisk nodes, two gateways, PostgreSQL"
+	@echo "make bench-cluster - calls/s through Kamailio and two nodes against one node"
 
 deps:
 	@scripts/bootstrap
@@ -35,6 +37,14 @@ pbx-up: deps
 
 pbx-down: deps
 	$(IVR) pbx down
+
+# The whole topology on loopback (ivr/data/cluster.toml; docs/scaling.md): carriers send
+# to Kamailio on 127.0.0.1:15070, the API is on 8081 and 8082. `ivr cluster status`.
+cluster: deps
+	$(IVR) cluster up
+
+cluster-down: deps
+	$(IVR) cluster down
 
 test: deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -59,6 +69,11 @@ clean:
 
 bench: deps
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+# Calls/s through Kamailio and two Asterisk nodes against one node alone, each
+# process's CPU (docs/benchmarks.md, "The edge").
+bench-cluster: deps
+	$(VENV)/bin/python -m bench.cluster $(BENCH_ARGS)
 
 # The chaos and fuzz suite (not part of `make test`): faults under load, hostile caller
 # identities, schemathesis with every check; prints a table (docs/chaos.md).

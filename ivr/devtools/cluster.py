@@ -97,15 +97,14 @@ class LocalCluster:
     ) -> None:
         if not settings.nodes:
             raise ClusterError("the settings list no [[nodes]]")
-        if not settings.edge.enabled:
-            raise ClusterError("[edge] enabled = true is needed for a cluster")
         self.settings = settings
         self.inventory = inventory
         self.config_path = config_path
         self.env = dict(env or {})
         self.say = say
         self.dir = run_dir(settings).parent / "cluster"
-        self.edge = LocalEdge(settings, inventory, say)
+        # Without [edge] the nodes take calls directly (the benchmark's baseline).
+        self.edge = LocalEdge(settings, inventory, say) if settings.edge.enabled else None
         self.nodes = {
             n.name: LocalPbx(node_settings(settings, n.name), inventory, say)
             for n in settings.nodes
@@ -136,7 +135,8 @@ class LocalCluster:
             self.say(f"postgresql: {pg.up()}")
         for node in self.nodes.values():
             node.up()
-        self.edge.up()
+        if self.edge is not None:
+            self.edge.up()
         for gw in self.gateways:
             self.start_gateway(gw)
         deadline = time.monotonic() + timeout
@@ -149,8 +149,9 @@ class LocalCluster:
                     raise ClusterError(f"gateway {gw.app} not ready after {timeout:.0f} s")
                 time.sleep(0.2)
             self.say(f"gateway {gw.app} ready at {gw.url} (log {gw.log})")
-        e = self.settings.edge
-        self.say(f"up: carriers send to {e.host}:{e.sip_port}; API at {self.gateways[0].url}")
+        e, first = self.settings.edge, self.settings.asterisk_nodes[0][1]
+        sip = f"{e.host}:{e.sip_port}" if self.edge else f"{first.host}:{first.sip_port}"
+        self.say(f"up: carriers send to {sip}; API at {self.gateways[0].url}")
 
     def start_gateway(self, gw: Gateway) -> None:
         if gw.pid() is not None:
@@ -197,7 +198,8 @@ class LocalCluster:
     def down(self) -> None:
         for gw in self.gateways:
             self.stop_gateway(gw)
-        self.edge.down()
+        if self.edge is not None:
+            self.edge.down()
         for node in self.nodes.values():
             node.down()
         pg = self._postgres()
@@ -207,8 +209,8 @@ class LocalCluster:
     def status(self) -> dict[str, object]:
         return {
             "edge": {
-                "pid": self.edge.pid(),
-                "nodes": self.edge.nodes() if self.edge.pid() else [],
+                "pid": self.edge.pid() if self.edge else None,
+                "nodes": self.edge.nodes() if self.edge and self.edge.pid() else [],
             },
             "nodes": {
                 name: {"pid": pbx.pid(), "ari": pbx.ari_info() is not None}
