@@ -27,6 +27,7 @@ from ivr.config import AsteriskSettings, ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
 from ivr.metrics import Metrics
 from ivr.ratelimit import Limits
+from ivr.sdnotify import notify
 from ivr.stasis import AriConnection, CallFlow, CallPolicy, CallRouter
 from ivr.store import make_store
 from ivr.trunks import Inventory, InventoryError, load_inventory
@@ -329,13 +330,18 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     def on_hup() -> None:
+        notify("RELOADING=1")
         try:
             reload_inventory(app, load_inventory(settings.inventory))
         except InventoryError as exc:
             log.error("inventory_reload_failed", error=str(exc), kept="the previous inventory")
+        notify("READY=1")
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    # systemd (Type=notify): ready once the API listens; ARI connects on its own after.
+    notify(f"READY=1\nSTATUS=serving on {settings.api.host}:{settings.api.port}")
     await stop.wait()
+    notify("STOPPING=1")
     log.info("gateway_stopping")
     await runner.cleanup()
     return 0

@@ -313,7 +313,10 @@ def cmd_numbers(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ivr import __version__
+
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ivr {__version__}")
     add_common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 

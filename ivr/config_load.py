@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
 import tomllib
 import typing
@@ -81,19 +82,53 @@ def _section(cls: type[Any], name: str, data: Mapping[str, Any], from_env: bool)
     return out
 
 
+def _read_secret_file(var: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(var, f"cannot read {path}: {exc.strerror}") from None
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """``IVR_*`` variables, with ``IVR_<NAME>_FILE=/path`` read as ``IVR_<NAME>`` (the way
+    container secrets are mounted); both at once is an error."""
+    out: dict[str, str] = {}
+    for var, value in environ.items():
+        if not var.startswith("IVR_") or not var.endswith("_FILE"):
+            continue
+        name = var.removesuffix("_FILE")
+        if name in environ:
+            raise ConfigError(var, f"give {name} or {var}, not both")
+        out[name] = _read_secret_file(var, value)
+    out.update((k, v) for k, v in environ.items() if k.startswith("IVR_") and k not in out)
+    return {k: v for k, v in out.items() if not k.endswith("_FILE")}
+
+
+def _env_arrays(var: str, text: str) -> list[Any]:
+    """``IVR_PORTALS`` / ``IVR_NODES``: a JSON array of tables (as in the TOML file)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(var, f"must be a JSON array of objects: {exc}") from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(var, "must be a JSON array of objects")
+    return value
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str] | str]:
     sections = {
         f.name for f in dataclasses.fields(Settings) if f.name not in ("inventory", *ARRAYS)
     }
     out: dict[str, Any] = {}
-    for var, value in environ.items():
-        if not var.startswith("IVR_"):
-            continue
+    for var, value in _env_values(environ).items():
         rest = var[4:].lower()
         if rest == "config":
             continue
         if rest == "inventory":
             out["inventory"] = value
+            continue
+        if rest in ARRAYS:
+            out[rest] = _env_arrays(var, value)
             continue
         section, _, key = rest.partition("_")
         if section not in sections or not key:
@@ -103,7 +138,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str] | str
 
 
 def _resolve_env(values: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """``env:NAME`` entries in tokens and secrets read the value from the environment."""
+    """``env:NAME`` entries in tokens and secrets read the value from the environment,
+    ``file:/path`` entries from a file (a mounted secret)."""
     out = dict(values)
     for key in ("tokens", "callback_secrets"):
         resolved = []
@@ -113,6 +149,8 @@ def _resolve_env(values: dict[str, Any], environ: Mapping[str, str]) -> dict[str
                 if name not in environ:
                     raise ConfigError(f"portals.{key}", f"environment variable {name} is not set")
                 resolved.append(environ[name])
+            elif item.startswith("file:"):
+                resolved.append(_read_secret_file(f"portals.{key}", item[5:]))
             else:
                 resolved.append(item)
         if key in out:
@@ -146,9 +184,10 @@ def load_settings(
                 raise ConfigError(name, "unknown section")
             tp = hints[name]
             if name in ARRAYS:
-                if from_env or not isinstance(value, list):
+                if not isinstance(value, list):
                     raise ConfigError(name, f"must be an array of tables ([[{name}]])")
                 cls = ARRAYS[name]
+                # From the environment the array replaces the file's (JSON keeps types).
                 kwargs[name] = tuple(
                     cls(**_resolve_env(_section(cls, f"{name}[{i}]", item, False), environ))
                     for i, item in enumerate(value)
@@ -168,6 +207,8 @@ def load_settings(
                 if var not in environ:
                     raise ConfigError("store.url", f"environment variable {var} is not set")
                 section["url"] = environ[var]
+            elif name == "store" and str(section.get("url", "")).startswith("file:"):
+                section["url"] = _read_secret_file("store.url", section["url"][5:])
             for key, item in section.items():
                 if not from_env and (name, key) in PATH_SETTINGS and item and item != ":memory:":
                     section[key] = str((base_dir / Path(item).expanduser()).resolve())

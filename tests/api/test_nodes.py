@@ -1,4 +1,4 @@
-"""One gateway, two Asterisk nodes (fake ARI): each node on its own, /readyz and /metrics per node."""
+"""One gateway, two Asterisk nodes (fake ARI): each on its own, /readyz and /metrics per node."""
 
 from __future__ import annotations
 

@@ -154,3 +154,27 @@ def test_the_dialplan_offers_each_call_to_every_gateway_app(tmp_path: Path) -> N
     assert "RAND" not in text and text.index("Stasis(gw-a,") < text.index("Stasis(gw-b,")
     cfg.write_text('[asterisk]\napp = "gw-c"\napps = ["gw-a", "gw-b"]\n')
     assert main(["--config", str(cfg), "trunks", "check"]) == 2  # its own app is missing
+
+
+def test_version_comes_from_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ivr {metadata.version('ivr-phone-auth')}"
+
+
+def test_sd_notify_sends_one_datagram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from ivr.sdnotify import notify
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert notify("READY=1") is False  # not under systemd: nothing to do
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        assert notify("READY=1\nSTATUS=serving") is True
+        assert server.recv(100) == b"READY=1\nSTATUS=serving"

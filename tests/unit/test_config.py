@@ -108,3 +108,45 @@ def test_defaults_need_no_checkout() -> None:
     s = load_settings(None, environ={})
     assert Path(s.inventory).is_file() and Path(s.calls.prompts_dir, "ja", "verified.wav").is_file()
     assert Path(s.inventory).is_relative_to(Path(ivr.__file__).parent)
+
+
+def test_portals_and_secrets_from_the_environment_and_files(tmp_path: Path) -> None:
+    """A container gets every setting from its environment or a mounted file."""
+    secret = tmp_path / "whsec"
+    secret.write_text("whsec_ZW52LWZpbGUtc2VjcmV0LWtleS0x\n")
+    token = tmp_path / "token"
+    token.write_text("token-from-a-file\n")
+    ari = tmp_path / "ari"
+    ari.write_text("ari-secret-from-file\n")
+    portals = (
+        '[{"name": "acme", "tokens": ["env:ACME_TOKEN", "file:' + str(token) + '"],'
+        ' "callback_secrets": ["file:' + str(secret) + '"], "callback_hosts": ["portal.example"]}]'
+    )
+    s = load_settings(
+        environ={
+            "IVR_PORTALS": portals,
+            "ACME_TOKEN": "token-from-the-env",
+            "IVR_ASTERISK_ARI_PASSWORD_FILE": str(ari),
+        }
+    )
+    (acme,) = s.portals
+    assert acme.name == "acme"
+    assert acme.tokens == ("token-from-the-env", "token-from-a-file")
+    assert acme.callback_secrets == ("whsec_ZW52LWZpbGUtc2VjcmV0LWtleS0x",)
+    assert s.asterisk.ari_password == "ari-secret-from-file"
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"IVR_PORTALS": "{not json"}, "IVR_PORTALS"),
+        ({"IVR_PORTALS": '{"name": "x"}'}, "IVR_PORTALS"),
+        ({"IVR_PORTALS": '[{"name": "x", "tokenz": []}]'}, "portals[0].tokenz"),
+        ({"IVR_API_PORT_FILE": "/nonexistent/port"}, "IVR_API_PORT_FILE"),
+        ({"IVR_API_PORT_FILE": "/etc/hostname", "IVR_API_PORT": "1"}, "IVR_API_PORT_FILE"),
+    ],
+)
+def test_bad_environment_names_the_variable(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ=environ)
+    assert err.value.key == key
