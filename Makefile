@@ -3,7 +3,7 @@ VENV ?= .venv
 IVR := $(VENV)/bin/ivr
 PYTEST_ARGS ?=
 
-.PHONY: help deps run pbx-up pbx-down cluster cluster-down test unit lint fmt bench bench-cluster chaos clean
+.PHONY: help deps run pbx-up pbx-down cluster cluster-down test unit lint fmt bench bench-cluster chaos images dist prompts clean
 
 help:
 	@echo "make run    - install, start the local Asterisk and the gateway (Ctrl-C stops the gateway)"
@@ -15,6 +15,9 @@ help:
 	@echo "make run STORE=postgres - the same on a private local PostgreSQL (ivr pg up|down)"
 	@echo "make cluster / cluster-down - Kamailio, two Asterisk nodes, two gateways, PostgreSQL"
 	@echo "make bench-cluster - calls/s through Kamailio and two nodes against one node"
+	@echo "make images - the container images, built offline (docker/, docs/deploy.md)"
+	@echo "make dist   - the wheel and the sdist in dist/"
+	@echo "make prompts - synthesise the prompts again (Open JTalk for Japanese, espeak-ng for English)"
 
 deps:
 	@scripts/bootstrap
@@ -63,6 +66,20 @@ lint: deps
 fmt: deps
 	$(VENV)/bin/ruff format ivr tests bench chaos
 	$(VENV)/bin/ruff check --fix ivr tests bench chaos
+
+# The container images (gateway, Asterisk, PostgreSQL, Kamailio) on bases made with
+# debootstrap and `docker import`: no registry needed. Starts dockerd if none answers.
+images: deps
+	$(VENV)/bin/python -m ivr.devtools.images
+
+# The release artefacts: wheel and sdist, version from pyproject.toml.
+dist: deps
+	rm -rf dist
+	$(VENV)/bin/python -m build --outdir dist .
+
+# The shipped prompts from ivr/data/prompts/texts.toml (byte-for-byte reproducible).
+prompts: deps
+	$(VENV)/bin/ivr prompts build
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

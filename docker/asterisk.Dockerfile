@@ -1,10 +1,18 @@
-# The same Debian Asterisk package the chroot runs, for machines with a Docker engine.
-FROM debian:sid-slim
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        asterisk asterisk-core-sounds-en-wav \
- && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /ivr/docker/etc /ivr/docker/run /ivr/docker/log /ivr/docker/db /ivr/docker/spool
-# The config is rendered by `ivr trunks render --out docker/etc --base /ivr/docker`
-# and mounted at /ivr/docker/etc (see compose.yaml).
+# Debian's Asterisk package (the chroot of `ivr pbx up` runs the same one). Built offline
+# by `make images` on a base imported from that chroot; with a registry, the default
+# BASE pulls it instead and apt installs the package.
+ARG BASE=debian:sid-slim
+FROM ${BASE}
+RUN if ! dpkg -s asterisk >/dev/null 2>&1; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            asterisk asterisk-core-sounds-en-wav \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && mkdir -p /ivr/docker/etc /ivr/docker/run /ivr/docker/log /ivr/docker/db \
+        /ivr/docker/spool /ivr/docker/sounds
+# /ivr/docker is a volume: `ivr trunks render --out /ivr/docker/etc --base /ivr/docker
+# --prompts-out /ivr/docker/sounds` fills it (the compose file's `render` service).
+VOLUME ["/ivr/docker"]
+STOPSIGNAL SIGTERM
 CMD ["/usr/sbin/asterisk", "-f", "-n", "-C", "/ivr/docker/etc/asterisk.conf"]

@@ -1,9 +1,26 @@
-FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY ivr ./ivr
-COPY sip_config ./sip_config
-RUN pip install --no-cache-dir .
-ENV IVR_STORE_PATH=/data/ivr.sqlite3
-VOLUME ["/data"]
-CMD ["ivr", "serve"]
+# The gateway: the wheel and its dependencies' wheels, built outside (`make images`, or
+# `pip wheel -w docker-context/wheels .`), installed without an index into /opt/ivr.
+# Runs as a user of its own; the root file system can be read-only (state in a volume).
+ARG BASE=debian:bookworm-slim
+FROM ${BASE}
+RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            python3 python3-venv \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
+COPY wheels /tmp/wheels
+RUN python3 -m venv /opt/ivr \
+ && /opt/ivr/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels ivr-phone-auth \
+ && rm -rf /tmp/wheels \
+ && useradd --system --uid 10001 --home-dir /var/lib/ivr --create-home --shell /usr/sbin/nologin ivr
+ENV PATH=/opt/ivr/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    IVR_STORE_PATH=/var/lib/ivr/ivr.sqlite3 \
+    IVR_LOG_FORMAT=json
+USER ivr
+WORKDIR /var/lib/ivr
+VOLUME ["/var/lib/ivr"]
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["/opt/ivr/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('IVR_API_PORT', '8080'), timeout=2)"]
+ENTRYPOINT ["/opt/ivr/bin/ivr"]
+CMD ["serve"]

@@ -45,6 +45,11 @@ class Metrics:
         self.ami_connected = Gauge("ivr_ami_connected", "1 while AMI is logged in", registry=r)
         self.pending = Gauge("ivr_pending_verifications", "Verifications pending", registry=r)
         self.long_polls = Gauge("ivr_long_polls", "Long polls waiting", registry=r)
+        self.callback_backlog = Gauge(
+            "ivr_callback_backlog",
+            "Callback events not yet delivered (all portals, every gateway of the store)",
+            registry=r,
+        )
         self.rate_limited = Counter(
             "ivr_rate_limited",
             "Requests and calls refused by a limit or the block list",

@@ -37,6 +37,7 @@ async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     store = request.app[STORE]
     m.pending.set(await store.count_pending())
+    m.callback_backlog.set(await store.outbox_backlog())
     # DIDs still free for the number holding the most: 0 means its next create
     # supersedes one of its own pending verifications.
     pool = len(request.app[SERVICE].pool)

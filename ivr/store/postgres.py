@@ -34,7 +34,13 @@ import asyncpg
 from ivr.config import ConfigError, StoreSettings
 from ivr.log import get_logger
 from ivr.store.postgres_conns import AdvisoryLock, Listener
-from ivr.store.postgres_schema import CALL_PARAMS, MIGRATIONS, OUTBOX_PARAMS, V_PARAMS
+from ivr.store.postgres_schema import (
+    CALL_PARAMS,
+    OUTBOX_PARAMS,
+    V_PARAMS,
+    migrate,
+    schema_version,
+)
 from ivr.store.rows import (
     CALL_COLUMNS,
     OUTBOX_COLUMNS,
@@ -66,7 +72,6 @@ log = get_logger("ivr.store")
 
 CHANNEL = "ivr_verification"
 # Advisory lock keys (any bigint; these spell "ivr" plus a purpose).
-MIGRATE_LOCK = 0x697672_01
 SWEEP_LOCK = 0x697672_02
 
 
@@ -132,32 +137,12 @@ class PostgresStore:
 
     async def schema_version(self) -> int:
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS ivr_schema (version integer PRIMARY KEY,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM ivr_schema")
-            return int(version)
+            return await schema_version(conn)
 
     async def migrate(self) -> list[int]:
         """Apply the migrations this database lacks; one gateway at a time."""
-        applied = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS ivr_schema (version integer PRIMARY KEY,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            version = int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM ivr_schema"))
-            if version > len(MIGRATIONS):
-                raise StoreUnavailable(
-                    f"the database at {self.settings.masked_url} has schema version {version},"
-                    f" newer than this program ({len(MIGRATIONS)})"
-                )
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                await conn.execute(script)
-                await conn.execute("INSERT INTO ivr_schema (version) VALUES ($1)", number)
-                applied.append(number)
+        async with self.pool.acquire() as conn:
+            applied = await migrate(conn, self.settings.masked_url, StoreUnavailable)
         if applied:
             log.info("store_migrated", store=self.settings.masked_url, applied=applied)
         return applied
@@ -389,6 +374,10 @@ class PostgresStore:
         )
 
     # -- outbox -----------------------------------------------------------------------
+
+    async def outbox_backlog(self) -> int:
+        value = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'")
+        return int(value)
 
     async def list_outbox(
         self, status: OutboxStatus | None = None, limit: int = 1000

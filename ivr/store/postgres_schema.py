@@ -6,6 +6,10 @@ same values and the domain never sees an engine's own time type.
 
 from __future__ import annotations
 
+import asyncpg
+
+MIGRATE_LOCK = 0x697672_01  # pg_advisory_xact_lock while migrating
+
 # Migration N moves the schema from version N-1 to N; ``ivr_schema`` records each one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -82,3 +86,33 @@ MIGRATIONS: tuple[str, ...] = (
 V_PARAMS = ", ".join(f"${i}" for i in range(1, 16))
 CALL_PARAMS = ", ".join(f"${i}" for i in range(1, 15))
 OUTBOX_PARAMS = ", ".join(f"${i}" for i in range(1, 15))
+
+
+SCHEMA_TABLE = (
+    "CREATE TABLE IF NOT EXISTS ivr_schema (version integer PRIMARY KEY,"
+    " applied_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+async def schema_version(conn: asyncpg.Connection) -> int:
+    await conn.execute(SCHEMA_TABLE)
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM ivr_schema"))
+
+
+async def migrate(conn: asyncpg.Connection, where: str, error: type[Exception]) -> list[int]:
+    """Apply the migrations this database lacks, under an advisory lock (one gateway at
+    a time); ``error`` is raised for a database newer than this program."""
+    applied = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK)
+        version = await schema_version(conn)
+        if version > len(MIGRATIONS):
+            raise error(
+                f"the database at {where} has schema version {version},"
+                f" newer than this program ({len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await conn.execute(script)
+            await conn.execute("INSERT INTO ivr_schema (version) VALUES ($1)", number)
+            applied.append(number)
+    return applied

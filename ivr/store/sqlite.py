@@ -324,6 +324,13 @@ class SqliteStore:
     async def count_pending(self) -> int:
         return await self._run(self._count_pending)
 
+    def _outbox_backlog(self) -> int:
+        row = self.db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()
+        return int(row[0])
+
+    async def outbox_backlog(self) -> int:
+        return await self._run(self._outbox_backlog)
+
     def _busiest_pending(self) -> int:
         row = self.db.execute(
             "SELECT max(n) FROM (SELECT count(*) AS n FROM verifications"

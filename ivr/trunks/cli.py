@@ -42,6 +42,16 @@ def cmd_trunks(args: argparse.Namespace) -> int:
                 files = render.render(node_settings(settings, node.name), inventory, args.base)
                 render.write(files, out / node.name)
                 print(f"wrote {len(files)} files to {out / node.name}")
+        if args.prompts_out:  # the prompts, where Asterisk will play them from
+            import shutil
+
+            source = Path(settings.calls.prompts_dir)
+            wavs = sorted(source.glob("*/*.wav"))
+            for wav in wavs:
+                dest = Path(args.prompts_out) / wav.parent.name / wav.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(wav, dest)
+            print(f"copied {len(wavs)} prompts to {args.prompts_out}")
         if settings.edge.enabled:
             from ivr.edge.render import render as render_edge
             from ivr.edge.render import write as write_edge
@@ -124,6 +134,10 @@ def add_parser(sub: Any) -> None:
     r = tsub.add_parser("render", help="write the Asterisk config for the inventory")
     r.add_argument("--out", required=True, help="directory to write the .conf files into")
     _base(r, "the directory Asterisk sees these files under, minus /etc (default: %(default)s)")
+    r.add_argument(
+        "--prompts-out",
+        help="also copy the prompts (calls.prompts_dir) here, for calls.asterisk_prompts_dir",
+    )
     r.add_argument(
         "--edge-base",
         default="/etc/kamailio-ivr",

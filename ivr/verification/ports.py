@@ -188,6 +188,9 @@ class Store(Protocol):
     async def busiest_pending(self) -> int:
         """The most pending verifications any one phone number has (0 when none)."""
 
+    async def outbox_backlog(self) -> int:
+        """Callback events not yet delivered (pending, now or at a later attempt)."""
+
     async def list_outbox(
         self, status: OutboxStatus | None = None, limit: int = 1000
     ) -> list[OutboxEvent]: ...

@@ -321,8 +321,10 @@ async def test_outbox_order_per_portal_and_fair_share(store: Store) -> None:
 async def test_record_attempt_retry_and_get_event(store: Store) -> None:
     await _terminal(store, "portal-a", 2, T0)
     first, second = await store.list_outbox()
+    assert await store.outbox_backlog() == 2
     await store.record_attempt(first.id, OutboxStatus.DELIVERED, 1, T0 + 1, None, 200, T0 + 1)
     await store.record_attempt(second.id, OutboxStatus.PENDING, 1, T0 + 50, "HTTP 503", 503)
+    assert await store.outbox_backlog() == 1  # the one waiting for its next attempt
     assert [e.id for e in await store.due_events(T0 + 10, 10)] == []
     assert [e.id for e in await store.due_events(T0 + 50, 10)] == [second.id]
     got = await store.get_event(second.id)
@@ -330,6 +332,7 @@ async def test_record_attempt_retry_and_get_event(store: Store) -> None:
     assert got.last_error == "HTTP 503" and got.status is OutboxStatus.PENDING
     await store.record_attempt(second.id, OutboxStatus.FAILED, 2, T0 + 60, "gave up", 503)
     assert [e.id for e in await store.list_outbox(OutboxStatus.FAILED)] == [second.id]
+    assert await store.outbox_backlog() == 0
     assert await store.next_event_at() is None
     # A delivered event is never queued again; a failed one is, with a new window.
     assert await store.retry_events(first.id, T0 + 100) == 0

@@ -1,0 +1,152 @@
+"""The container images, built offline, and the compose stack: a real call verifies.
+
+`make images`'s code builds the images (bases from debootstrap and the local Asterisk's
+chroot, `docker import`; dockerd started if none answers). The compose file of `docker/`
+runs on its own ports with a `.env` of secrets; the gateway container's API creates a
+verification and a sipp call into the Asterisk container verifies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from ivr.config import Settings
+from ivr.devtools.images import ImageBuilder, docker_binary
+from ivr.devtools.sipcall import CallSpec, place_call
+from ivr.trunks import Inventory
+
+REPO = Path(__file__).resolve().parents[2]
+SIP, HTTP, AMI, API = 27060, 27088, 27038, 27080
+TOKEN = "compose-portal-token-1"
+PROJECT = "ivrtest"
+
+SETTINGS = f"""inventory = "trunks.toml"
+
+[asterisk]
+sip_port = {SIP}
+http_port = {HTTP}
+ami_port = {AMI}
+rtp_start = 27100
+rtp_end = 27400
+app = "phone-auth-compose"
+
+[calls]
+asterisk_prompts_dir = "/ivr/docker/sounds"
+
+[api]
+port = {API}
+"""
+
+PORTALS = json.dumps(
+    [
+        {
+            "name": "portal",
+            "tokens": [TOKEN],
+            "callback_hosts": ["127.0.0.1"],
+            "callback_secrets": ["whsec_Y29tcG9zZS10ZXN0LXNlY3JldC0x"],
+        }
+    ]
+)
+ENV = (
+    "IVR_ASTERISK_ARI_PASSWORD=compose-ari-secret\n"
+    "IVR_ASTERISK_AMI_PASSWORD=compose-ami-secret\n"
+    "IVR_API_OPS_TOKENS=compose-ops-token\n"
+    f"IVR_PORTALS={PORTALS}\n"
+)
+
+
+def compose() -> list[str]:
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is missing (make deps installs it)"
+    return [tool, "-p", PROJECT]
+
+
+@pytest.fixture(scope="module")
+def images(test_settings: Settings, test_inventory: Inventory) -> dict[str, str]:
+    return ImageBuilder(test_settings, test_inventory).build(("gateway", "asterisk"))
+
+
+@pytest.fixture
+def stack(images: dict[str, str], tmp_path: Path) -> Iterator[Path]:
+    shutil.copy(REPO / "docker" / "compose.yaml", tmp_path / "compose.yaml")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "ivr.toml").write_text(SETTINGS)
+    shutil.copy(REPO / "docker" / "conf" / "trunks.toml", tmp_path / "conf" / "trunks.toml")
+    (tmp_path / ".env").write_text(ENV)
+    base = [*compose(), "-f", str(tmp_path / "compose.yaml")]
+    up = subprocess.run(
+        [*base, "up", "-d"], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield tmp_path
+    finally:
+        logs = subprocess.run([*base, "logs", "--no-color"], capture_output=True, text=True)
+        (tmp_path / "compose.log").write_text(logs.stdout + logs.stderr)
+        subprocess.run([*base, "down", "-v", "-t", "10"], capture_output=True, check=False)
+
+
+async def test_compose_stack_verifies_a_real_call(stack: Path) -> None:
+    url = f"http://127.0.0.1:{API}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        for _ in range(300):
+            try:
+                async with http.get(f"{url}/readyz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the gateway container never got ready")
+        async with http.post(
+            f"{url}/v1/verifications", json={"phone_number": "090-2222-3333"}
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            created = await resp.json()
+        dial = created["dial_number"]["national"].replace("-", "")
+        result = await place_call(
+            CallSpec(did=dial, caller="09022223333", target_port=SIP, max_seconds=20)
+        )
+        async with http.get(f"{url}/v1/verifications/{created['id']}?wait=5") as resp:
+            body = await resp.json()
+    assert body["status"] == "verified"
+    assert result.audio_seconds > 1.0  # the prompt the render service put in the volume
+    # The gateway runs as its own user on a read-only root, and reports healthy.
+    docker = docker_binary()
+    ps = subprocess.run(
+        [docker, "ps", "--filter", f"name={PROJECT}_gateway", "--format", "{{.Status}}"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    inspect = subprocess.run(
+        [
+            docker,
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}",
+            f"{PROJECT}_gateway_1",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert inspect == ["ivr", "true"]
+    for _ in range(30):
+        if "healthy" in ps:
+            break
+        await asyncio.sleep(1)
+        ps = subprocess.run(
+            [docker, "ps", "--filter", f"name={PROJECT}_gateway", "--format", "{{.Status}}"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    assert "(healthy)" in ps
