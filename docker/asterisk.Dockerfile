@@ -15,4 +15,5 @@ RUN if ! dpkg -s asterisk >/dev/null 2>&1; then \
 # --prompts-out /ivr/docker/sounds` fills it (the compose file's `render` service).
 VOLUME ["/ivr/docker"]
 STOPSIGNAL SIGTERM
-CMD ["/usr/sbin/asterisk", "-f", "-n", "-C", "/ivr/docker/etc/asterisk.conf"]
+# The volume may come from the render step, without the run-time directories: make them.
+CMD ["/bin/sh", "-c", "mkdir -p /ivr/docker/run /ivr/docker/log /ivr/docker/db /ivr/docker/spool && exec /usr/sbin/asterisk -f -n -C /ivr/docker/etc/asterisk.conf"]

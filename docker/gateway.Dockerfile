@@ -21,6 +21,7 @@ ENV PATH=/opt/ivr/bin:$PATH \
 USER ivr
 WORKDIR /var/lib/ivr
 VOLUME ["/var/lib/ivr"]
-HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["/opt/ivr/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('IVR_API_PORT', '8080'), timeout=2)"]
+# /readyz of the API the settings describe (whatever port IVR_CONFIG or IVR_API_PORT set).
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["/opt/ivr/bin/ivr", "health"]
 ENTRYPOINT ["/opt/ivr/bin/ivr"]
 CMD ["serve"]

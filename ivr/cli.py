@@ -48,6 +48,25 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """GET /readyz of the gateway these settings describe (a container health check)."""
+    import urllib.error
+    import urllib.request
+
+    settings = settings_of(args)
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::") else settings.api.host
+    url = f"http://{host}:{settings.api.port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as resp:
+            print(resp.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode())
+    except OSError as exc:
+        print(f"{url}: {exc}")
+    return 1
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     import dataclasses
     import os
@@ -348,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_call)
 
     trunks_cli.add_parser(sub)
+
+    p = sub.add_parser("health", help="is the gateway of these settings ready? (exit 0/1)")
+    p.add_argument("--timeout", type=float, default=2.0)
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser(
         "cluster",

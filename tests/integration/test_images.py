@@ -12,6 +12,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ivr.devtools.sipcall import CallSpec, place_call
 from ivr.trunks import Inventory
 
 REPO = Path(__file__).resolve().parents[2]
-SIP, HTTP, AMI, API = 27060, 27088, 27038, 27080
+SIP, HTTP, AMI, API, PG = 27060, 27088, 27038, 27080, 27432
 TOKEN = "compose-portal-token-1"
 PROJECT = "ivrtest"
 
@@ -60,6 +61,10 @@ ENV = (
     "IVR_ASTERISK_AMI_PASSWORD=compose-ami-secret\n"
     "IVR_API_OPS_TOKENS=compose-ops-token\n"
     f"IVR_PORTALS={PORTALS}\n"
+    # The postgres profile: the database the container creates, and the gateway on it.
+    "PG_PASSWORD_FILE=/run/ivr-pg-password\n"
+    f"PG_PORT={PG}\n"
+    f"IVR_STORE_URL=postgresql://ivr:compose-db-secret@127.0.0.1:{PG}/ivr\n"
 )
 
 
@@ -71,7 +76,7 @@ def compose() -> list[str]:
 
 @pytest.fixture(scope="module")
 def images(test_settings: Settings, test_inventory: Inventory) -> dict[str, str]:
-    return ImageBuilder(test_settings, test_inventory).build(("gateway", "asterisk"))
+    return ImageBuilder(test_settings, test_inventory).build()
 
 
 @pytest.fixture
@@ -81,7 +86,15 @@ def stack(images: dict[str, str], tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "conf" / "ivr.toml").write_text(SETTINGS)
     shutil.copy(REPO / "docker" / "conf" / "trunks.toml", tmp_path / "conf" / "trunks.toml")
     (tmp_path / ".env").write_text(ENV)
-    base = [*compose(), "-f", str(tmp_path / "compose.yaml")]
+    (tmp_path / "pg-password").write_text("compose-db-secret\n")
+    # The password as a mounted secret file (PG_PASSWORD_FILE).
+    text = (tmp_path / "compose.yaml").read_text()
+    text = text.replace(
+        "      - postgres:/var/lib/ivr-postgres\n",
+        "      - postgres:/var/lib/ivr-postgres\n      - ./pg-password:/run/ivr-pg-password:ro\n",
+    )
+    (tmp_path / "compose.yaml").write_text(text)
+    base = [*compose(), "-f", str(tmp_path / "compose.yaml"), "--profile", "postgres"]
     up = subprocess.run(
         [*base, "up", "-d"], capture_output=True, text=True, check=False, cwd=tmp_path
     )
@@ -95,6 +108,7 @@ def stack(images: dict[str, str], tmp_path: Path) -> Iterator[Path]:
 
 
 async def test_compose_stack_verifies_a_real_call(stack: Path) -> None:
+    """Asterisk, the gateway on PostgreSQL, PostgreSQL: all three containers."""
     url = f"http://127.0.0.1:{API}"
     auth = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=auth) as http:
@@ -120,6 +134,12 @@ async def test_compose_stack_verifies_a_real_call(stack: Path) -> None:
         async with http.get(f"{url}/v1/verifications/{created['id']}?wait=5") as resp:
             body = await resp.json()
     assert body["status"] == "verified"
+    logs = subprocess.run(
+        [*compose(), "-f", str(stack / "compose.yaml"), "logs", "--no-color", "gateway"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert f"127.0.0.1:{PG}/ivr" in logs  # the gateway ran on the PostgreSQL container
     assert result.audio_seconds > 1.0  # the prompt the render service put in the volume
     # The gateway runs as its own user on a read-only root, and reports healthy.
     docker = docker_binary()
@@ -150,3 +170,49 @@ async def test_compose_stack_verifies_a_real_call(stack: Path) -> None:
             text=True,
         ).stdout
     assert "(healthy)" in ps
+
+
+def test_the_kamailio_image_runs_the_generated_edge_config(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    settings = tmp_path / "edge.toml"
+    settings.write_text(
+        "[edge]\nenabled = true\nsip_port = 27070\nnode_port = 27071\n"
+        '[[nodes]]\nname = "a"\nsip_port = 27061\nhttp_port = 27089\nami_port = 27039\n'
+    )
+    rendered = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ivr",
+            "--config",
+            str(settings),
+            "trunks",
+            "render",
+            "--out",
+            str(tmp_path / "out"),
+            "--edge-base",
+            "/etc/kamailio-ivr",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    check = subprocess.run(
+        [
+            docker_binary(),
+            "run",
+            "--rm",
+            "-v",
+            f"{tmp_path / 'out' / 'kamailio'}:/etc/kamailio-ivr",
+            images["kamailio"],
+            "kamailio",
+            "-c",
+            "-f",
+            "/etc/kamailio-ivr/kamailio.cfg",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "udp: 127.0.0.1 [127.0.0.1]:27070" in check.stdout + check.stderr
