@@ -280,42 +280,49 @@ async def place_call(spec: CallSpec) -> CallResult:
             scen.write_text(scenario_xml(spec, spec.source_ip, rtp_port))
             messages = Path(tmp) / "messages.log"
             timeout_s = max(1, int(spec.max_seconds))
-            args = [
-                sipp,
-                f"{spec.target_host}:{spec.target_port}",
-                "-sf",
-                str(scen),
-                "-m",
-                "1",
-                "-l",
-                "1",
-                "-nostdin",
-                "-i",
-                spec.source_ip,
-                "-p",
-                str(_free_udp_port(spec.source_ip)),
-                "-recv_timeout",
-                str(timeout_s * 1000),
-                "-timeout",
-                f"{timeout_s + 5}s",
-                "-timeout_error",
-                "-trace_msg",
-                "-message_file",
-                str(messages),
-            ]
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                cwd=tmp,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            try:
-                out, _ = await asyncio.wait_for(proc.communicate(), timeout_s + 15)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                out, _ = await proc.communicate()
+            # The local port is picked free just before sipp binds it; another process
+            # may take it in between (calls placed at once): then sipp cannot bind and
+            # sends nothing, and the call is placed again on another port.
+            for _attempt in range(3):
+                args = [
+                    sipp,
+                    f"{spec.target_host}:{spec.target_port}",
+                    "-sf",
+                    str(scen),
+                    "-m",
+                    "1",
+                    "-l",
+                    "1",
+                    "-nostdin",
+                    "-i",
+                    spec.source_ip,
+                    "-p",
+                    str(_free_udp_port(spec.source_ip)),
+                    "-recv_timeout",
+                    str(timeout_s * 1000),
+                    "-timeout",
+                    f"{timeout_s + 5}s",
+                    "-timeout_error",
+                    "-trace_msg",
+                    "-message_file",
+                    str(messages),
+                ]
+                proc = await asyncio.create_subprocess_exec(
+                    *args,
+                    cwd=tmp,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+                try:
+                    out, _ = await asyncio.wait_for(proc.communicate(), timeout_s + 15)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    out, _ = await proc.communicate()
+                sent = messages.exists() and messages.stat().st_size > 0
+                if sent or "bind" not in out.decode(errors="replace").lower():
+                    break
             result.sipp_exit = proc.returncode
             result.sipp_output = out.decode(errors="replace")[-2000:]
             if messages.exists():

@@ -182,7 +182,8 @@ async def test_calls_through_the_edge_reach_both_nodes_and_verify(cluster: Local
                 for h, v in zip(holders, created, strict=True)
             )
         )
-        assert all(r.final is not None for r in results)
+        lost = [r.sipp_output[-1500:] for r in results if r.final is None]
+        assert lost == [], lost
         # Verified, and seen so by the other gateway too (one PostgreSQL).
         for v in created:
             assert await status(http, v["id"]) == "verified"
