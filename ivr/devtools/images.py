@@ -44,9 +44,6 @@ BASES = {
 }
 
 
-_DAEMONS: list[subprocess.Popen[bytes]] = []
-
-
 class ImageError(CliError):
     def __init__(self, message: str) -> None:
         super().__init__(f"images: {message}")
@@ -73,15 +70,14 @@ def ensure_dockerd(log: Path, timeout: float = 60.0) -> None:
         raise ImageError("dockerd is missing: apt-get install docker.io")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        # It outlives this process (a daemon, like one systemd would have started).
-        _DAEMONS.append(
-            subprocess.Popen(
-                ["dockerd"],
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        # Detached (setsid -f): a daemon that outlives this process, like one systemd
+        # would have started, and no child left for this process to wait for.
+        subprocess.run(
+            ["setsid", "-f", "dockerd"],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            check=True,
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
