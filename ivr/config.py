@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ivr.config_base import ConfigError, check_port
+from ivr.config_base import ConfigError, check_node_ports, check_port
 from ivr.config_cluster import EdgeSettings, NodeSettings
 from ivr.urls import callback_url_problem
 from ivr.vocabulary import Outcome, ReleaseCause
@@ -72,10 +72,7 @@ class AsteriskSettings:
     system_name: str = ""
 
     def validate(self) -> None:
-        for name in ("sip_port", "http_port", "ami_port", "rtp_start", "rtp_end"):
-            _port(f"asterisk.{name}", getattr(self, name))
-        if self.rtp_end - self.rtp_start < 10:
-            raise ConfigError("asterisk.rtp_end", "must leave at least 10 ports above rtp_start")
+        check_node_ports("asterisk", self)
         for key, name in (("app", self.app), *(("apps", a) for a in self.apps)):
             if not name or not name.replace("-", "").replace("_", "").isalnum():
                 raise ConfigError(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ivr.config_base import ConfigError, check_port
+from ivr.config_base import ConfigError, check_node_ports, check_port
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,7 @@ class NodeSettings:
     def validate(self, key: str) -> None:
         if not self.name or not self.name.replace("-", "").isalnum():
             raise ConfigError(f"{key}.name", f"must be letters, digits or -, got {self.name!r}")
-        for name in ("sip_port", "http_port", "ami_port", "rtp_start", "rtp_end"):
-            check_port(f"{key}.{name}", getattr(self, name))
-        if self.rtp_end - self.rtp_start < 10:
-            raise ConfigError(f"{key}.rtp_end", "must leave at least 10 ports above rtp_start")
+        check_node_ports(key, self)
 
     @property
     def pbx_instance(self) -> str:

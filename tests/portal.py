@@ -69,3 +69,22 @@ def free_port() -> int:
 def verify_signature(secret: str, record: dict[str, Any]) -> Any:
     headers = {k.lower(): v for k, v in record["headers"].items()}
     return Webhook(secret).verify(record["body"], headers)
+
+
+async def wait_ready(url: str, alive: Callable[[], bool] = lambda: True, tries: int = 150) -> bool:
+    """Poll ``url``/readyz every 0.2 s until it answers 200 (True), ``alive()`` turns false
+    or the tries run out (False)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        for _ in range(tries):
+            try:
+                async with http.get(f"{url}/readyz") as resp:
+                    if resp.status == 200:
+                        return True
+            except aiohttp.ClientError:
+                pass
+            if not alive():
+                return False
+            await asyncio.sleep(0.2)
+    return False

@@ -29,6 +29,7 @@ from ivr.config import Settings
 from ivr.devtools.edge import LocalEdge, run_dir
 from ivr.devtools.pbx import LocalPbx
 from ivr.devtools.postgres import LocalPostgres, default_directory
+from ivr.devtools.procs import pid_from_file, wait_gone
 from ivr.trunks import Inventory
 
 
@@ -67,12 +68,7 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return None
-        return pid
+        return pid_from_file(self.pidfile)
 
     def ready(self) -> dict[str, object] | None:
         try:
@@ -182,14 +178,10 @@ class LocalCluster:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        for _ in range(100):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
+        if not wait_gone(pid, 10.0):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_gone(pid, 5.0)
         if gw.proc is not None:
             gw.proc.wait(5)
             gw.proc = None

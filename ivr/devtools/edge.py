@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ivr.clibase import CliError
 from ivr.config import Settings
+from ivr.devtools.procs import pid_from_file, wait_gone
 from ivr.edge.render import render as render_edge
 from ivr.edge.render import write as write_edge
 from ivr.trunks import Inventory
@@ -58,15 +59,7 @@ class LocalEdge:
         return write_edge(files, self.dir)
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pidfile.read_text().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return None
-        with contextlib.suppress(OSError):
-            if b"kamailio" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return None
-        return pid
+        return pid_from_file(self.pidfile, b"kamailio")
 
     def up(self, timeout: float = 15.0) -> int:
         """(Re)start Kamailio on freshly rendered config; returns its pid."""
@@ -138,20 +131,13 @@ class LocalEdge:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    if self._proc is not None and self._proc.pid == pid:
-                        self._proc.wait()
-                        self._proc = None
-                    self.pidfile.unlink(missing_ok=True)
-                    self.say("kamailio stopped")
-                    return True
-                time.sleep(0.1)
+            if wait_gone(pid, timeout):
+                if self._proc is not None and self._proc.pid == pid:
+                    self._proc.wait()
+                    self._proc = None
+                self.pidfile.unlink(missing_ok=True)
+                self.say("kamailio stopped")
+                return True
         raise EdgeError(f"kamailio pid {pid} did not stop")
 
     def rpc(self, *command: str) -> str | None:

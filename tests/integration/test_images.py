@@ -23,6 +23,7 @@ from ivr.config import Settings
 from ivr.devtools.images import ImageBuilder, docker_binary
 from ivr.devtools.sipcall import CallSpec, place_call
 from ivr.trunks import Inventory
+from tests.portal import wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 SIP, HTTP, AMI, API, PG = 27060, 27088, 27038, 27080, 27432
@@ -112,16 +113,8 @@ async def test_compose_stack_verifies_a_real_call(stack: Path) -> None:
     url = f"http://127.0.0.1:{API}"
     auth = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=auth) as http:
-        for _ in range(300):
-            try:
-                async with http.get(f"{url}/readyz") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-        else:
-            raise AssertionError("the gateway container never got ready")
+        ready = await wait_ready(url, tries=300)
+        assert ready, "the gateway container never got ready"
         async with http.post(
             f"{url}/v1/verifications", json={"phone_number": "090-2222-3333"}
         ) as resp:

@@ -17,7 +17,7 @@ import pytest
 
 from ivr.devtools.pbx import LocalPbx
 from tests.conftest import AUTH, DATA, LOG_FILES, Call, MakeGateway
-from tests.portal import free_port
+from tests.portal import free_port, wait_ready
 
 IVR = [sys.executable, "-m", "ivr"]
 
@@ -99,16 +99,9 @@ class ServeProcess:
     async def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(IVR + ["serve"], env=self.env, stdout=log, stderr=log)
-        async with aiohttp.ClientSession() as s:
-            for _ in range(100):
-                try:
-                    async with s.get(f"{self.url}/readyz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"gateway did not get ready: {self.log.read_text()[-2000:]}")
+        proc = self.proc
+        if not await wait_ready(self.url, lambda: proc.poll() is None, tries=100):
+            raise AssertionError(f"gateway did not get ready: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -20,7 +20,7 @@ import pytest
 
 from ivr.devtools.pbx import LocalPbx
 from tests.conftest import AUTH, DATA, LOG_FILES, Call
-from tests.portal import free_port
+from tests.portal import free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,18 +77,9 @@ async def test_the_installed_wheel_serves_a_real_call(
         )
     url = f"http://127.0.0.1:{port}"
     try:
+        ready = await wait_ready(url, lambda: proc.poll() is None)
+        assert ready, log.read_text()[-3000:]
         async with aiohttp.ClientSession(headers=AUTH) as http:
-            for _ in range(150):
-                try:
-                    async with http.get(f"{url}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                assert proc.poll() is None, log.read_text()[-3000:]
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"never ready: {log.read_text()[-3000:]}")
             async with http.post(
                 f"{url}/v1/verifications", json={"phone_number": "090-1234-5678"}
             ) as resp:
