@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,56 @@ def test_the_shipped_inventories_load(monkeypatch: pytest.MonkeyPatch) -> None:
     assert reg is not None and reg.registration is not None
     assert reg.registration.password == "secret"
     assert load_inventory(default_inventory_path()).trunks
+
+
+INVENTORY_FOR_MODULES = parse_inventory(
+    {
+        "trunks": [
+            {
+                "name": "carrier",
+                "match": ["192.0.2.1"],
+                "trusted": True,
+                "dids": [{"number": "0355550101"}],
+            }
+        ]
+    }
+)
+
+
+def test_asterisk_loads_only_listed_modules_and_every_one_the_dialplan_uses() -> None:
+    """autoload = no: each function and application the generated dialplan calls must be
+    provided by a module in the list (a missing one would fail every call)."""
+    import re
+
+    from ivr.config import EdgeSettings, NodeSettings, Settings
+    from ivr.trunks import render
+
+    providers = {
+        "CALLERID": "func_callerid.so",
+        "DIALPLAN_EXISTS": "func_dialplan.so",
+        "FILTER": "func_strings.so",
+        "PJSIP_HEADER": "res_pjsip_header_funcs.so",
+        "RAND": "func_rand.so",
+        "TIMEOUT": "func_timeout.so",
+        "Gosub": "app_stack.so",
+        "Return": "app_stack.so",
+        "Stasis": "app_stasis.so",
+    }
+    builtin = {"Set", "Goto", "GotoIf", "Hangup", "NoOp"}
+    plain = Settings()
+    behind_edge = dataclasses.replace(
+        plain,
+        asterisk=dataclasses.replace(plain.asterisk, apps=("a", "b"), app="a"),
+        nodes=(NodeSettings(name="a"),),
+        edge=EdgeSettings(enabled=True),
+    )
+    for settings in (plain, behind_edge):
+        files = render.render(settings, INVENTORY_FOR_MODULES, "/x")
+        modules = set(re.findall(r"^load = (\S+)$", files["modules.conf"], re.MULTILINE))
+        assert "autoload = no" in files["modules.conf"]
+        ext = files["extensions.conf"]
+        used = set(re.findall(r"\$\{([A-Z_]+)\(", ext))
+        used |= set(re.findall(r"(?:=>|same =>) (?:[^,]+,){2}(\w+)\(", ext))
+        unknown = used - set(providers) - builtin
+        assert unknown == set(), f"add the module providing {unknown} to MODULES"
+        assert {providers[u] for u in used if u in providers} <= modules
