@@ -3,19 +3,53 @@
 The same call shape as the gateway in `answer` mode, with none of its work (no
 identity, no store, no callback): what Asterisk and an ARI client on this machine can
 do at best. One task per call, one ClientSession with TCPConnector(limit=32).
-Run: python -m bench.ceiling_app <ari_url> <user> <password> <app> <media>
+
+It also measures what the gateway's `stasis_ms` split measures: the hand-over, from the
+channel's creation (the INVITE reaching Asterisk) to its StasisStart read off the
+socket, so the gateway's own share of that latency is known. On SIGTERM it writes the
+(read time, hand-over) pairs in seconds as JSON to <latency_file>.
+Run: python -m bench.ceiling_app <ari_url> <user> <password> <app> <media> <latency_file>
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
+import time
+from datetime import datetime
 
 import aiohttp
 
 
-async def main(base: str, user: str, password: str, app: str, media: str) -> None:
+def created_at(event: dict[str, object]) -> float | None:
+    channel = event.get("channel")
+    stamp = channel.get("creationtime") if isinstance(channel, dict) else None
+    try:
+        return datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
+
+
+async def main(
+    base: str, user: str, password: str, app: str, media: str, latency_file: str
+) -> None:
+    handover: list[tuple[float, float]] = []
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        runner = asyncio.create_task(serve(base, user, password, app, media, handover))
+        await stop.wait()
+        runner.cancel()
+    finally:
+        with open(latency_file, "w") as f:
+            json.dump(handover, f)
+
+
+async def serve(
+    base: str, user: str, password: str, app: str, media: str, handover: list[tuple[float, float]]
+) -> None:
     auth = {"Authorization": aiohttp.encode_basic_auth(user, password)}
     finished: dict[str, asyncio.Future[None]] = {}
     async with aiohttp.ClientSession(
@@ -45,8 +79,11 @@ async def main(base: str, user: str, password: str, app: str, media: str) -> Non
             print("ready", flush=True)
             tasks = set()
             async for msg in ws:
+                read_at = time.time()
                 event = json.loads(msg.data)
                 if event["type"] == "StasisStart":
+                    if (created := created_at(event)) is not None:
+                        handover.append((read_at, read_at - created))
                     task = asyncio.create_task(call(event["channel"]["id"]))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -57,4 +94,4 @@ async def main(base: str, user: str, password: str, app: str, media: str) -> Non
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:6]))
+    asyncio.run(main(*sys.argv[1:7]))

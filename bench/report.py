@@ -76,4 +76,30 @@ def table(results: dict[str, Any]) -> str:
                 f"sustained ({label}): {g_best['cps']:.1f} cps = "
                 f"{g_best['cps'] / c_best['cps']:.2f} x ceiling {c_best['cps']:.1f} cps"
             )
+    lines += ceilings(results)
     return "\n".join(lines)
+
+
+def _sustained(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    ok = [r for r in runs if r["failed"] / max(1, r["calls"]) < 0.005]
+    return max(ok, key=lambda r: r["rate"], default=None)
+
+
+def ceilings(results: dict[str, Any]) -> list[str]:
+    """The minimal-module ceiling against the stock one, and each rate's hand-over
+    (channel created -> StasisStart read by the minimal app)."""
+    lines = []
+    for key in ("ceiling", "ceiling_stock"):
+        for r in results.get(key, []):
+            h = (r.get("split") or {}).get("handover") or {}
+            lines.append(
+                f"{key:<13} {r['rate']:>4}/s: {r['ok']} ok, {r['failed']} failed; hand-over "
+                f"p50/p99 {h.get('p50')}/{h.get('p99')} ms; CPU % asterisk {r['asterisk_cpu']}"
+            )
+    best, stock = _sustained(results["ceiling"]), _sustained(results.get("ceiling_stock", []))
+    if best and stock and stock["cps"]:
+        lines.append(
+            f"ceiling, minimal modules vs stock: {best['rate']}/s vs {stock['rate']}/s "
+            f"= {best['rate'] / stock['rate']:.2f}x"
+        )
+    return lines

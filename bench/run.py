@@ -54,7 +54,7 @@ from bench.common import (
 )
 from bench.report import machine, table
 from bench.shared import postgres_runs
-from ivr.config import load_settings
+from ivr.config import load_settings, replace
 from ivr.devtools.pbx import LocalPbx
 from ivr.devtools.synth import write_tones
 from ivr.store.sqlite import SqliteStore
@@ -228,9 +228,10 @@ calls_per_caller_per_minute = 0
 
     # -- phases ---------------------------------------------------------------------
 
-    async def ceiling(self) -> list[Run]:
+    async def ceiling(self, label: str = "ceiling") -> list[Run]:
         a = self.settings.asterisk
         media = f"sound:/ivr/{self.settings.pbx.instance}/sounds/ja/verified"
+        latencies = self.work / f"{label}-handover.json"
         app = subprocess.Popen(
             [
                 sys.executable,
@@ -241,6 +242,7 @@ calls_per_caller_per_minute = 0
                 a.ari_password,
                 a.app,
                 media,
+                str(latencies),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -249,13 +251,16 @@ calls_per_caller_per_minute = 0
         assert app.stdout is not None
         app.stdout.readline()  # "ready"
         runs: list[Run] = []
+        windows: list[tuple[float, float]] = []
         try:
             for rate in self.rates:
                 calls = int(rate * self.seconds)
-                run = Run("ceiling", rate, calls)
+                run = Run(label, rate, calls)
+                started = time.time()
                 await self.measured_sipp(run, [app.pid], self.callers(calls))
+                windows.append((started, time.time()))
                 log(
-                    f"ceiling {rate}/s: {run.ok} ok, {run.failed} failed, "
+                    f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, "
                     f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%"
                 )
                 runs.append(run)
@@ -265,7 +270,22 @@ calls_per_caller_per_minute = 0
         finally:
             app.send_signal(signal.SIGTERM)
             app.wait(10)
+        # The hand-over (channel created -> StasisStart read) of each rate's calls, in
+        # the order they came: the same split the gateway logs as stasis_ms.
+        handover = json.loads(latencies.read_text()) if latencies.exists() else []
+        for run, (since, until) in zip(runs, windows, strict=True):
+            run.split = {"handover": pct([h for at, h in handover if since <= at <= until])}
         return runs
+
+    async def stock_ceiling(self) -> list[Run]:
+        """The same ceiling on Asterisk's stock module set, for comparison; then back."""
+        stock = replace(self.settings, asterisk={"modules": "stock"})
+        pbx = LocalPbx(stock, load_inventory(stock.inventory))
+        await asyncio.to_thread(pbx.up)
+        try:
+            return await self.ceiling("ceiling-stock")
+        finally:
+            await asyncio.to_thread(self.pbx.up)
 
     def start_gateway(
         self,
@@ -521,6 +541,7 @@ calls_per_caller_per_minute = 0
         results: dict[str, Any] = {"machine": machine(self.pbx)}
         try:
             ceiling = await self.ceiling()
+            stock = await self.stock_ceiling()
             best = max(
                 (r for r in ceiling if r.failed_pct < 0.5), key=lambda r: r.rate, default=ceiling[0]
             )
@@ -554,6 +575,7 @@ calls_per_caller_per_minute = 0
         results.update(
             {
                 "ceiling": [asdict(r) | {"cps": round(r.cps, 1)} for r in ceiling],
+                "ceiling_stock": [asdict(r) | {"cps": round(r.cps, 1)} for r in stock],
                 "gateway": [asdict(r) | {"cps": round(r.cps, 1)} for r in gateway],
                 "postgres": [asdict(r) | {"cps": round(r.cps, 1)} for r in postgres],
                 "ceiling_rate": best.rate,

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ivr.config_base import ConfigError, check_node_ports, check_port
-from ivr.config_cluster import EdgeSettings, NodeSettings
+from ivr.config_cluster import EdgeSettings, NodeSettings, node_views, validate_nodes
 from ivr.urls import callback_url_problem
 from ivr.vocabulary import Outcome, ReleaseCause
 
@@ -70,6 +70,9 @@ class AsteriskSettings:
     # Asterisk's systemname: prefixes channel ids, so they stay unique across nodes
     # (set per node from [[nodes]]).
     system_name: str = ""
+    # modules.conf: "minimal" loads only what the gateway uses; "stock" autoloads
+    # Debian's set (the benchmark compares the two).
+    modules: str = "minimal"
 
     def validate(self) -> None:
         check_node_ports("asterisk", self)
@@ -82,6 +85,8 @@ class AsteriskSettings:
             raise ConfigError("asterisk.apps", f"must include this gateway's app {self.app!r}")
         if len(set(self.apps)) != len(self.apps):
             raise ConfigError("asterisk.apps", "lists an app twice")
+        if self.modules not in ("minimal", "stock"):
+            raise ConfigError("asterisk.modules", f"must be minimal or stock, got {self.modules!r}")
         if self.connect_timeout <= 0:
             raise ConfigError("asterisk.connect_timeout", "must be positive")
         if self.heartbeat <= 0:
@@ -435,44 +440,13 @@ class Settings:
             raise ConfigError("inventory", f"trunk inventory {self.inventory} does not exist")
 
     def _validate_nodes(self) -> None:
-        seen: dict[tuple[str, int], str] = {}
-        names: set[str] = set()
-        for i, node in enumerate(self.nodes):
-            key = f"nodes[{i}]"
-            node.validate(key)
-            if node.name in names:
-                raise ConfigError(f"{key}.name", f"{node.name!r} is used twice")
-            names.add(node.name)
-            for port_name in ("sip_port", "http_port", "ami_port"):
-                where = (node.host, getattr(node, port_name))
-                if where in seen:
-                    raise ConfigError(
-                        f"{key}.{port_name}", f"{where[0]}:{where[1]} is also {seen[where]}"
-                    )
-                seen[where] = f"{key}.{port_name}"
+        validate_nodes(self.nodes)
 
     @property
     def asterisk_nodes(self) -> tuple[tuple[str, AsteriskSettings], ...]:
         """Every Asterisk node as (name, its [asterisk] settings): ``[asterisk]`` alone
         (named ``main``) when no ``[[nodes]]`` are given."""
-        if not self.nodes:
-            return (("main", self.asterisk),)
-        return tuple(
-            (
-                n.name,
-                dataclasses.replace(
-                    self.asterisk,
-                    host=n.host,
-                    sip_port=n.sip_port,
-                    http_port=n.http_port,
-                    ami_port=n.ami_port,
-                    rtp_start=n.rtp_start,
-                    rtp_end=n.rtp_end,
-                    system_name=self.asterisk.system_name or n.name,
-                ),
-            )
-            for n in self.nodes
-        )
+        return node_views(self.asterisk, self.nodes)
 
 
 # Loading (TOML file, environment) lives beside the sections, in its own module.

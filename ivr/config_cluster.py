@@ -11,10 +11,15 @@ each node then accepts SIP only from the edge's node-facing socket (``edge.node_
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ivr.config_base import ConfigError, check_node_ports, check_port
+
+if TYPE_CHECKING:
+    from ivr.config import AsteriskSettings
 
 
 @dataclass(frozen=True)
@@ -109,3 +114,46 @@ class EdgeSettings:
                 raise ConfigError(
                     "edge.scanner_agents", f"{agent!r}: letters, digits, space, - _ . only"
                 )
+
+
+def validate_nodes(nodes: tuple[NodeSettings, ...]) -> None:
+    seen: dict[tuple[str, int], str] = {}
+    names: set[str] = set()
+    for i, node in enumerate(nodes):
+        key = f"nodes[{i}]"
+        node.validate(key)
+        if node.name in names:
+            raise ConfigError(f"{key}.name", f"{node.name!r} is used twice")
+        names.add(node.name)
+        for port_name in ("sip_port", "http_port", "ami_port"):
+            where = (node.host, getattr(node, port_name))
+            if where in seen:
+                raise ConfigError(
+                    f"{key}.{port_name}", f"{where[0]}:{where[1]} is also {seen[where]}"
+                )
+            seen[where] = f"{key}.{port_name}"
+
+
+def node_views(
+    asterisk: AsteriskSettings, nodes: tuple[NodeSettings, ...]
+) -> tuple[tuple[str, AsteriskSettings], ...]:
+    """Each node as (name, [asterisk] with its address and ports); ``[asterisk]`` alone,
+    named ``main``, without ``[[nodes]]``."""
+    if not nodes:
+        return (("main", asterisk),)
+    return tuple(
+        (
+            n.name,
+            dataclasses.replace(
+                asterisk,
+                host=n.host,
+                sip_port=n.sip_port,
+                http_port=n.http_port,
+                ami_port=n.ami_port,
+                rtp_start=n.rtp_start,
+                rtp_end=n.rtp_end,
+                system_name=asterisk.system_name or n.name,
+            ),
+        )
+        for n in nodes
+    )

@@ -25,7 +25,7 @@ def render(settings: Settings, inventory: Inventory, base_dir: str) -> dict[str,
     a = settings.asterisk
     files = {
         "asterisk.conf": _asterisk_conf(base_dir, a.system_name),
-        "modules.conf": _modules_conf(),
+        "modules.conf": _modules_conf(a.modules),
         "logger.conf": _logger_conf(),
         "http.conf": (f"[general]\nenabled = yes\nbindaddr = {a.host}\nbindport = {a.http_port}\n"),
         "ari.conf": (
@@ -144,8 +144,24 @@ MODULES = (
 )
 
 
-def _modules_conf() -> str:
-    lines = ["[modules]", "autoload = no"] + [f"load = {m}" for m in MODULES]
+# "stock": Debian's whole set, less what needs absent services or opens ports we do not
+# want (the configuration before the minimal one; the benchmark compares the two).
+STOCK_NOLOAD = (
+    "cdr_custom.so", "cdr_sqlite3_custom.so", "cel_custom.so", "cel_sqlite3_custom.so",
+    "chan_iax2.so", "chan_unistim.so", "chan_mgcp.so", "chan_skinny.so", "chan_dahdi.so",
+    "pbx_dundi.so", "res_phoneprov.so", "res_pjsip_phoneprov_provider.so", "res_smdi.so",
+    "res_config_ldap.so", "res_config_pgsql.so", "cdr_pgsql.so", "cel_pgsql.so",
+    "res_hep.so", "res_hep_pjsip.so", "res_hep_rtcp.so", "res_prometheus.so",
+    "res_statsd.so", "chan_motif.so", "res_xmpp.so", "res_calendar.so", "res_snmp.so",
+    "cdr_radius.so", "cel_radius.so",
+)  # fmt: skip
+
+
+def _modules_conf(which: str = "minimal") -> str:
+    if which == "stock":
+        lines = ["[modules]", "autoload = yes"] + [f"noload = {m}" for m in STOCK_NOLOAD]
+    else:
+        lines = ["[modules]", "autoload = no"] + [f"load = {m}" for m in MODULES]
     return "\n".join(lines) + "\n"
 
 
