@@ -29,7 +29,7 @@ from ivr.config import Settings
 from ivr.devtools.edge import LocalEdge, run_dir
 from ivr.devtools.pbx import LocalPbx
 from ivr.devtools.postgres import LocalPostgres, default_directory
-from ivr.devtools.procs import pid_from_file, wait_gone
+from ivr.devtools.procs import pid_from_file, spawn, wait_gone
 from ivr.trunks import Inventory
 
 
@@ -160,15 +160,7 @@ class LocalCluster:
             "IVR_LOG_FORMAT": "json",
             **self.env,
         }
-        with open(gw.log, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "ivr", "serve"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = spawn([sys.executable, "-m", "ivr", "serve"], gw.log, env, append=True)
         gw.proc = proc
         gw.pidfile.write_text(str(proc.pid))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ivr.clibase import CliError
 from ivr.config import Settings
-from ivr.devtools.procs import pid_from_file, wait_gone
+from ivr.devtools.procs import pid_from_file, spawn, wait_gone
 from ivr.edge.render import render as render_edge
 from ivr.edge.render import write as write_edge
 from ivr.trunks import Inventory
@@ -87,26 +87,11 @@ class LocalEdge:
             raise EdgeError(f"kamailio rejected its config: {tail}")
         self.ctl.unlink(missing_ok=True)
         started = time.monotonic()
-        with open(self.log, "wb") as log:
-            proc = subprocess.Popen(
-                [
-                    "kamailio",
-                    "-DD",
-                    "-E",
-                    "-f",
-                    str(self.dir / "kamailio.cfg"),
-                    "-Y",
-                    str(self.dir),
-                    "-m",
-                    "64",
-                    "-M",
-                    "8",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        cfg = str(self.dir / "kamailio.cfg")
+        proc = spawn(
+            ["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(self.dir), "-m", "64", "-M", "8"],
+            self.log,
+        )
         self._proc = proc
         self.pidfile.write_text(str(proc.pid))
         while time.monotonic() - started < timeout:

@@ -31,6 +31,7 @@ from typing import Any
 
 from ivr.clibase import CliError
 from ivr.config import Settings
+from ivr.devtools.procs import alive, pid_from_file, spawn
 from ivr.trunks import Inventory, render
 
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-wav")
@@ -203,19 +204,7 @@ class LocalPbx:
     # -- the process ------------------------------------------------------------------
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pidfile.read_text())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        with contextlib.suppress(OSError):
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"asterisk" not in cmdline:
-                return None
-        return pid
+        return pid_from_file(self.pidfile, b"asterisk")
 
     def ari_info(self, timeout: float = 1.0) -> dict[str, Any] | None:
         a = self.settings.asterisk
@@ -243,8 +232,7 @@ class LocalPbx:
         for port_name in ("sip_port", "http_port", "ami_port"):
             self._check_port_free(port_name)
         started = time.monotonic()
-        log = open(self.console_log, "wb")
-        proc = subprocess.Popen(
+        proc = spawn(
             [
                 "chroot",
                 str(self.rootfs),
@@ -254,12 +242,8 @@ class LocalPbx:
                 "-C",
                 f"{self.inside}/etc/asterisk.conf",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.console_log,
         )
-        log.close()
         self._proc = proc
         self.pidfile.write_text(str(proc.pid))
         while time.monotonic() - started < timeout:
@@ -314,7 +298,7 @@ class LocalPbx:
                     os.killpg(pid, sig)
             deadline = time.monotonic() + (timeout if sig is None else 5)
             while time.monotonic() < deadline:
-                if not self._alive(pid):
+                if not alive(pid):
                     if self._proc is not None and self._proc.pid == pid:
                         self._proc.wait()
                         self._proc = None
@@ -323,20 +307,6 @@ class LocalPbx:
                     return True
                 time.sleep(0.1)
         raise PbxError(f"asterisk pid {pid} did not stop")
-
-    @staticmethod
-    def _alive(pid: int) -> bool:
-        # Reap it if it is our child (the test session starts it), then look again.
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-                return False
-        return True
 
     def status(self) -> PbxStatus:
         pid = self.pid()
