@@ -7,7 +7,10 @@ Asterisk replays nothing after a disconnect (LAB-NOTES): channels that were in t
 stay there, controllable over REST, and never time out by themselves. So after every
 (re)connect the ``on_connect`` hook runs before any event is read, and the owner finds
 and finishes the channels it lost. A frozen Asterisk is only noticed by the heartbeat,
-and a reconnect handshake to it would hang without the timeout around it.
+and a reconnect handshake to it would hang without the timeout around it. Asterisk
+answers the upgrade before it registers the app, and may drop the registration when it
+cleans up an older session late, so "connected" means "the app is listed", checked again
+every heartbeat.
 """
 
 from __future__ import annotations
@@ -153,16 +156,24 @@ class AriClient:
                 delay = min(delay * 2, 0.5) * random.uniform(0.8, 1.0)
                 continue
             self._ws = ws
+            watch: asyncio.Task[None] | None = None
             self.connects += 1
             delay = 0.2
-            log.info("ari_connected", app=self.app, url=self.base)
             try:
+                try:
+                    waited = await self._registered()
+                except (AriError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    log.warning("ari_register_failed", error=str(exc) or type(exc).__name__)
+                    await asyncio.sleep(delay)
+                    continue
+                log.info("ari_connected", app=self.app, url=self.base, registered_ms=waited)
                 if self.on_connect is not None:
                     try:
                         await self.on_connect()
                     except Exception:
                         log.exception("ari_resync_failed")
                 self.connected.set()
+                watch = asyncio.create_task(self._watch(ws), name="ari-watch")
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         self._dispatch(msg.data)
@@ -171,9 +182,45 @@ class AriClient:
             finally:
                 self.connected.clear()
                 self._ws = None
+                if watch is not None:
+                    watch.cancel()
+                    watch = None
                 with contextlib.suppress(Exception):
                     await ws.close()
             log.warning("ari_disconnected", code=ws.close_code, error=str(ws.exception() or ""))
+
+    async def _registered(self) -> float:
+        """Wait until Asterisk lists the app: it answers the WebSocket upgrade before it
+        registers the app, and a call arriving in between is refused (503) although the
+        socket is open. Returns the milliseconds waited; raises TimeoutError."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(min(self.settings.connect_timeout, 2.0)):
+            while True:
+                try:
+                    await self.request("GET", f"/applications/{self.app}")
+                    return round((loop.time() - started) * 1000, 1)
+                except AriError as exc:
+                    if exc.status != 404:
+                        raise
+                await asyncio.sleep(0.01)
+
+    async def _watch(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Every heartbeat, check that the app is still registered to a live socket.
+        After a freeze or a network cut, Asterisk may clean up the old session after it
+        registered the new one, and that unregisters the app: the socket stays open and
+        calls are refused. Closing it makes the loop reconnect and register again."""
+        while not ws.closed:
+            await asyncio.sleep(self.settings.heartbeat)
+            try:
+                await self.request("GET", f"/applications/{self.app}")
+            except AriError as exc:
+                if exc.status == 404:
+                    log.warning("ari_app_unregistered", app=self.app)
+                    await ws.close()
+                    return
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                pass  # the heartbeat judges the connection itself
 
     def _dispatch(self, data: str) -> None:
         try:
@@ -182,6 +229,11 @@ class AriClient:
             log.warning("ari_bad_event", size=len(data))
             return
         if not isinstance(event, dict):
+            return
+        if event.get("type") == "ApplicationReplaced":
+            # Another client connected with this app's name (two gateways sharing one
+            # ``asterisk.app``): calls now go there. Not fought over: an operator fixes it.
+            log.error("ari_app_replaced", app=self.app)
             return
         try:
             self.on_event(event)

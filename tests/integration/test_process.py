@@ -207,3 +207,30 @@ async def test_gateway_notices_a_frozen_asterisk_and_recovers(
     v = await gw.create("09012348888")
     await call("0355550001", caller="09012348888")
     assert (await gw.get(v["id"]))["status"] == "verified"
+
+
+async def test_gateway_registers_its_app_again_when_asterisk_drops_it(
+    pbx: LocalPbx, make_gateway: MakeGateway, call: Call, test_settings: Any
+) -> None:
+    """Another socket takes the app over and goes away: Asterisk then unregisters the app
+    while the gateway's own socket stays open (what a late clean-up of a frozen session
+    does). The gateway must notice within a heartbeat and register again."""
+    gw = await make_gateway(dids=["0355550001"], short=True)
+    ari = gw.parts.ari
+    connects = ari.connects
+    url = ari.base.replace("http", "ws", 1) + "/events"
+    async with aiohttp.ClientSession(headers={"Authorization": ari._auth}) as http:
+        other = await http.ws_connect(url, params={"app": ari.app})
+        await other.close()
+    apps = f"{ari.base}/applications/{ari.app}"
+    async with aiohttp.ClientSession(headers={"Authorization": ari._auth}) as http:
+        assert (await http.get(apps)).status == 404  # dropped, yet the gateway's socket is open
+        for _ in range(100):
+            if ari.connects > connects and ari.connected.is_set():
+                break
+            await asyncio.sleep(0.1)
+        assert ari.connects > connects
+        assert (await http.get(apps)).status == 200
+    v = await gw.create("09012347777")
+    await call("0355550001", caller="09012347777")
+    assert (await gw.get(v["id"]))["status"] == "verified"
