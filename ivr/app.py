@@ -23,6 +23,7 @@ from ivr.api.portal import bearer_auth
 from ivr.asterisk.ami import AmiClient, AmiError
 from ivr.asterisk.ari import AriClient
 from ivr.callbacks import CallbackSender
+from ivr.clienttoken import ClientTokens
 from ivr.config import AsteriskSettings, ConfigError, PortalSettings, Settings
 from ivr.log import configure, get_logger
 from ivr.metrics import Metrics
@@ -137,6 +138,13 @@ def create_app(
     app[api.LIMITS] = limits
     app[api.SENDER] = sender
     app[api.SERVICE] = service
+    app[api.CLIENT_TOKENS] = ClientTokens(settings.api.client_token_secret)
+    if not settings.api.client_token_secret and settings.store.url:
+        log.warning(
+            "client_token_secret_unset",
+            detail="client tokens work on this process only; set api.client_token_secret"
+            " to the same value on every gateway",
+        )
     app[api.MONITOR] = monitor
     app[ROUTER] = first.router
     app[ARI] = first.ari

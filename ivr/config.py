@@ -137,6 +137,9 @@ class ApiSettings:
     ops_tokens: tuple[str, ...] = ("dev-ops-token",)  # for /admin; portal tokens cannot
     max_wait: int = 60
     max_body_bytes: int = 16384
+    # Keys the browser-safe client tokens (ivr/clienttoken.py); every gateway behind one
+    # address needs the same. Empty: each process draws its own at start.
+    client_token_secret: str = ""
 
     def validate(self) -> None:
         _port("api.port", self.port)
@@ -146,6 +149,8 @@ class ApiSettings:
             raise ConfigError("api.max_wait", "must be between 1 and 600 seconds")
         if self.max_body_bytes < 1024:
             raise ConfigError("api.max_body_bytes", "must be at least 1024")
+        if self.client_token_secret and len(self.client_token_secret) < 32:
+            raise ConfigError("api.client_token_secret", "needs 32 or more characters")
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,9 @@ class PortalSettings:
     # every callback then carries one signature per secret.
     callback_secrets: tuple[str, ...] = ("whsec_ZGV2LW9ubHktc2VjcmV0LWRvLW5vdC11c2U=",)
     callback_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")  # allowed callback hosts
+    # Origins of the portal's login pages (scheme://host[:port]): the only ones whose
+    # browsers may read a verification with its client token (CORS).
+    browser_origins: tuple[str, ...] = ("http://127.0.0.1:8090", "http://localhost:8090")
 
     def validate(self, key: str) -> None:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -255,6 +263,16 @@ class PortalSettings:
                 ) from None
             if len(raw) < 16:
                 raise ConfigError(f"{key}.callback_secrets", "a secret needs at least 16 bytes")
+        for origin in self.browser_origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or origin != (f"{parts.scheme}://{parts.netloc}")
+            ):
+                raise ConfigError(
+                    f"{key}.browser_origins", f"{origin!r} is not scheme://host[:port]"
+                )
         if self.callback_url:
             if problem := callback_url_problem(self.callback_url):
                 raise ConfigError(f"{key}.callback_url", problem)

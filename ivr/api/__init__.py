@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ivr import numbers
 from ivr.callbacks import CallbackSender
+from ivr.clienttoken import ClientTokens
 from ivr.config import Settings
 from ivr.metrics import Metrics
 from ivr.ratelimit import Limits
@@ -23,6 +24,7 @@ SENDER = web.AppKey("sender", CallbackSender)
 METRICS = web.AppKey("metrics", Metrics)
 MONITOR = web.AppKey("monitor", TrunkMonitor)
 LIMITS = web.AppKey("limits", Limits)
+CLIENT_TOKENS = web.AppKey("client_tokens", ClientTokens)
 ReadyCheck = Callable[[], Awaitable[bool]]
 READY_CHECKS = web.AppKey[dict[str, ReadyCheck]]("ready_checks")
 # Each Asterisk node's ARI connection, up or not (shown by /readyz; ready needs one).
@@ -30,7 +32,7 @@ NODE_STATE = web.AppKey[Callable[[], dict[str, bool]]]("node_state")
 
 
 def add_routes(app: web.Application) -> None:
-    from ivr.api import admin, ops, portal
+    from ivr.api import admin, client, ops, portal
     from ivr.trunks import http as trunks_http
 
     app.router.add_post("/v1/verifications", portal.create_verification)
@@ -42,6 +44,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/calls", admin.list_calls)
     app.router.add_post("/admin/callbacks/retry-failed", admin.retry_failed)
     app.router.add_post("/admin/callbacks/{id}/retry", admin.retry_callback)
+    client.add_routes(app)
     trunks_http.add_routes(app)
     app.router.add_get("/metrics", ops.metrics)
     app.router.add_get("/healthz", ops.healthz)

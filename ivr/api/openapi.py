@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ivr.api.openapi_client import CLIENT_PATHS, CLIENT_SECURITY, CLIENT_TOKEN, PUBLIC_VERIFICATION
 from ivr.numbers import REASONS
 
 _ERROR = {
@@ -58,6 +59,7 @@ _VERIFICATION = {
         },
         "ended_at": {"type": "string", "format": "date-time"},
         "cancel_reason": {"type": "string", "enum": ["cancelled", "superseded"]},
+        "client_token": CLIENT_TOKEN,
     },
 }
 
@@ -396,15 +398,18 @@ def spec(
                     "responses": {"200": {"description": "OpenAPI"}},
                 }
             },
+            **CLIENT_PATHS,
         },
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "a portal token"},
                 "ops": {"type": "http", "scheme": "bearer", "description": "an ops token"},
+                **CLIENT_SECURITY,
             },
             "schemas": {
                 "Error": _ERROR,
                 "Verification": _VERIFICATION,
+                "PublicVerification": PUBLIC_VERIFICATION,
                 "Messages": {
                     "type": "object",
                     "properties": {"ja": {"type": "string"}, "en": {"type": "string"}},

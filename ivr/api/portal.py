@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ivr import numbers
-from ivr.api import LIMITS, METRICS, POLICY, SERVICE, SETTINGS
+from ivr.api import CLIENT_TOKENS, LIMITS, METRICS, POLICY, SERVICE, SETTINGS
 from ivr.api.schemas import CheckNumber, CreateVerification, json_object
 from ivr.config import PortalSettings
 from ivr.verification.errors import DomainError, InvalidRequest, RateLimited
+from ivr.verification.models import Verification
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,6 +28,11 @@ PORTAL = web.RequestKey("portal", PortalSettings)
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
+
+
+class BrowserRefused(DomainError):
+    status = 403
+    code = "browser_origin_refused"
 
 
 class CallbackNotAllowed(DomainError):
@@ -63,6 +69,12 @@ def _invalid_token() -> web.HTTPUnauthorized:
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """``/v1`` routes need a portal's token; ``/admin`` routes an ops token."""
     settings = request.app[SETTINGS]
+    if request.path.startswith(("/v1/", "/admin/")) and "Origin" in request.headers:
+        # Server-to-server only: a page that holds a portal or ops token has leaked it.
+        # Browsers read a verification with its client token (/client/v1).
+        raise BrowserRefused(
+            "this API is not for browsers; a login page uses the verification's client_token"
+        )
     if request.path.startswith("/v1/"):
         token = _bearer(request).encode()
         portal = None
@@ -114,7 +126,14 @@ async def create_verification(request: web.Request) -> web.Response:
     headers = {"Location": f"/v1/verifications/{created.verification.id}"}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _json(created.verification.to_api(), 201, headers)
+    return _json(_with_token(request, created.verification), 201, headers)
+
+
+def _with_token(request: web.Request, v: Verification) -> dict[str, object]:
+    """The portal's view, with the handle its login page may hold (``client_token``)."""
+    out = v.to_api()
+    out["client_token"] = request.app[CLIENT_TOKENS].issue(v.id, v.expires_at)
+    return out
 
 
 def _wait_seconds(request: web.Request) -> float:
@@ -136,7 +155,7 @@ async def get_verification(request: web.Request) -> web.Response:
     vid = request.match_info["id"]
     portal = request[PORTAL].name
     v = await service.wait(vid, wait, portal) if wait > 0 else await service.get(vid, portal)
-    return _json(v.to_api())
+    return _json(_with_token(request, v))
 
 
 async def cancel_verification(request: web.Request) -> web.Response:

@@ -154,6 +154,7 @@ def call_where(query: CallFilter, mark: Callable[[int], str]) -> tuple[str, tupl
         ("outcome", "=", str(query.outcome) if query.outcome else None),
         ("trunk", "=", query.trunk),
         ("verification_id", "=", query.verification_id),
+        ("did", "=", query.did),
     ):
         if value is not None:
             args.append(value)

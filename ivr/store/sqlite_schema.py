@@ -70,6 +70,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
     CREATE INDEX outbox_status ON outbox (status, created_at);
     """,
+    # 2: a login page's hint reads the newest calls to one dial number.
+    "CREATE INDEX calls_did ON calls (did, started_at);",
 )
 
 V_MARKS = ",".join("?" * 15)

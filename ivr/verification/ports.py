@@ -65,6 +65,7 @@ class CallFilter:
     outcome: Outcome | None = None
     trunk: str | None = None
     verification_id: str | None = None
+    did: str | None = None  # called this dial number
     limit: int = 100
 
 

@@ -17,6 +17,7 @@ from ivr import numbers
 from ivr.config import RetentionSettings, VerificationSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
+from ivr.verification.client_view import CallHint, hint_of, latest_hint
 from ivr.verification.errors import (
     InvalidRequest,
     NoDialNumbers,
@@ -24,7 +25,7 @@ from ivr.verification.errors import (
     NotPending,
     NumberNotEligible,
 )
-from ivr.verification.models import Status, Verification
+from ivr.verification.models import Status, Verification, iso
 from ivr.verification.ports import (
     RECENT_CALLS,
     CallFilter,
@@ -58,6 +59,8 @@ class VerificationService:
         # Long polls waiting per verification; woken with the changed verification (or
         # None when the caller must read it), so 10,000 woken polls cost no store reads.
         self._waiters: dict[str, list[asyncio.Future[Verification | None]]] = {}
+        # Login pages waiting for a call to their dial number that verified nothing.
+        self._did_waiters: dict[str, list[asyncio.Future[Verification | None]]] = {}
         self._kick = asyncio.Event()
         self._next_due: float | None = None
         self._rechecks: set[asyncio.Task[None]] = set()
@@ -156,6 +159,58 @@ class VerificationService:
         log.info("verification_cancelled", verification_id=v.id)
         return v
 
+    async def client_view(
+        self, verification_id: str, timeout: float, seen_hint: str | None = None
+    ) -> tuple[Verification, CallHint | None]:
+        """A login page's long poll: the verification and its hint, once it is no longer
+        pending or a hint newer than ``seen_hint`` (its ``at``) is there, or after
+        ``timeout``. Calls on this gateway wake it at once; another gateway's are seen
+        when the poll ends."""
+
+        def news(v: Verification, hint: CallHint | None) -> bool:
+            return v.status.terminal or (hint is not None and iso(hint.at) != seen_hint)
+
+        v = await self.get(verification_id)
+        hint = await self._hint(v)
+        if timeout <= 0 or news(v, hint):
+            return v, hint
+        fut: asyncio.Future[Verification | None] = asyncio.get_running_loop().create_future()
+        by_id = self._waiters.setdefault(verification_id, [])
+        by_did = self._did_waiters.setdefault(v.dial_number, [])
+        by_id.append(fut)
+        by_did.append(fut)
+        try:
+            v = await self.get(verification_id)  # a change before we registered still counts
+            hint = await self._hint(v)
+            if news(v, hint):
+                return v, hint
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, timeout)
+            v = await self.get(verification_id)
+            return v, await self._hint(v)
+        finally:
+            for waiters, key, table in (
+                (by_id, verification_id, self._waiters),
+                (by_did, v.dial_number, self._did_waiters),
+            ):
+                with contextlib.suppress(ValueError):
+                    waiters.remove(fut)
+                if not waiters and table.get(key) is waiters:
+                    table.pop(key, None)
+
+    async def _hint(self, v: Verification) -> CallHint | None:
+        if v.status.terminal:
+            return None
+        calls = await self.store.list_calls(
+            CallFilter(did=v.dial_number, since=v.created_at, limit=20)
+        )
+        return latest_hint(v, calls)
+
+    def _notify_did(self, did: str) -> None:
+        for fut in self._did_waiters.pop(did, ()):
+            if not fut.done():
+                fut.set_result(None)
+
     def notify(self, verification_id: str, changed: Verification | None = None) -> None:
         for fut in self._waiters.pop(verification_id, ()):
             if not fut.done():
@@ -193,11 +248,15 @@ class VerificationService:
         record, verified = await self.store.match_call(call, caller_e164, caller_raw, self.clock())
         if record.verification_id is not None:
             self.notify(record.verification_id, verified)
+        elif hint_of(record) is not None:
+            self._notify_did(record.did)
         return record, verified
 
     async def record_call(self, call: CallRecord) -> None:
         """A call decided without a verification (withheld, not eligible, ...)."""
         await self.store.record_call(call)
+        if hint_of(call) is not None:
+            self._notify_did(call.did)
 
     async def finish_call(self, channel_id: str, committed_at: float | None) -> None:
         await self.store.finish_call(channel_id, self.clock(), committed_at)

@@ -397,6 +397,8 @@ async def test_calls_filtered(store: Store) -> None:
     assert await ids(trunk="other") == ["ch-2"]
     assert await ids(verification_id=v.id) == ["ch-3"]
     assert await ids(limit=1) == ["ch-3"]
+    assert await ids(did=v.dial_number, since=T0 + 55) == ["ch-3"]
+    assert await ids(did="+81399999999") == []
 
 
 async def test_purge_deletes_old_calls_and_ended_verifications(store: Store) -> None:
