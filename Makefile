@@ -59,12 +59,12 @@ unit: deps
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 lint: deps
-	$(VENV)/bin/ruff check ivr tests bench chaos
-	$(VENV)/bin/ruff format --check ivr tests bench chaos
+	$(VENV)/bin/ruff check ivr tests bench chaos examples
+	$(VENV)/bin/ruff format --check ivr tests bench chaos examples
 	$(VENV)/bin/mypy
 
 fmt: deps
-	$(VENV)/bin/ruff format ivr tests bench chaos
+	$(VENV)/bin/ruff format ivr tests bench chaos examples
 	$(VENV)/bin/ruff check --fix ivr tests bench chaos
 
 # The container images (gateway, Asterisk, PostgreSQL, Kamailio) on bases made with

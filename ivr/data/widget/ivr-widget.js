@@ -78,8 +78,11 @@
     ".ivrw-dial{display:block;font-size:1.9rem;font-weight:700;letter-spacing:.04em;color:#0b4fa3;text-decoration:none;margin:.25rem 0}" +
     ".ivrw-dial:focus{outline:3px solid #f0a000;outline-offset:2px}" +
     ".ivrw-small{font-size:.85rem;color:#4a5560}" +
-    ".ivrw-qr{display:none;margin:.5rem 0}.ivrw-qr img{width:148px;height:148px}" +
-    "@media (hover:hover) and (pointer:fine){.ivrw-qr{display:block}}" +
+    ".ivrw [hidden]{display:none!important}" +
+    /* A desktop-sized screen gets the QR code to scan with a phone; a phone gets the link. */
+    ".ivrw-qr{display:none;margin:.5rem 0}.ivrw-qr img{width:148px;height:148px}.ivrw-tap{display:none}" +
+    "@media (min-width:40rem) and (not (pointer:coarse)){.ivrw-qr{display:block}}" +
+    "@media (max-width:40rem),(pointer:coarse){.ivrw-tap{display:block}}" +
     ".ivrw-status{font-weight:700;margin:.75rem 0 .25rem}" +
     ".ivrw-ok{color:#1a7f37}.ivrw-bad{color:#b42318}" +
     ".ivrw-hint{background:#fff4e5;border-left:4px solid #f0a000;padding:.5rem .75rem;margin:.5rem 0}" +
@@ -120,7 +123,7 @@
     var instr = h("p", { "class": "ivrw-instr" });
     var label = h("div", { "class": "ivrw-small" });
     var dial = h("a", { "class": "ivrw-dial", "data-ivr": "dial" });
-    var tap = h("div", { "class": "ivrw-small" });
+    var tap = h("div", { "class": "ivrw-small ivrw-tap" });
     var qr = h("div", { "class": "ivrw-qr" });
     var qrImg = h("img", { alt: "", "data-ivr": "qr" });
     var qrText = h("div", { "class": "ivrw-small" });

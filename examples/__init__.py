@@ -1,0 +1,1 @@
+"""Examples that use the gateway (not part of the ivr package)."""

@@ -1,0 +1,1 @@
+"""A reference portal: the notice's login story against the real gateway (README.md here)."""
