@@ -3,11 +3,13 @@ VENV ?= .venv
 IVR := $(VENV)/bin/ivr
 PYTEST_ARGS ?=
 
-.PHONY: help deps run pbx-up pbx-down cluster cluster-down test unit lint fmt bench bench-cluster chaos images dist prompts clean
+.PHONY: help deps run portal screenshots pbx-up pbx-down cluster cluster-down test unit lint fmt bench bench-cluster chaos images dist prompts clean
 
 help:
 	@echo "make run    - install, start the local Asterisk and the gateway (Ctrl-C stops the gateway)"
 	@echo "make test   - install, start a test Asterisk, run every test"
+	@echo "make portal - Asterisk, the gateway and the reference portal with demo holders (:8090)"
+	@echo "make screenshots - the browser tests, saving their screenshots in docs/screenshots"
 	@echo "make unit   - the tests that need no server, no network, no Asterisk"
 	@echo "make lint   - ruff and mypy"
 	@echo "make chaos  - schemathesis with every check against /openapi.json"
@@ -43,6 +45,15 @@ pbx-down: deps
 
 # The whole topology on loopback (ivr/data/cluster.toml; docs/scaling.md): carriers send
 # to Kamailio on 127.0.0.1:15070, the API is on 8081 and 8082. `ivr cluster status`.
+# The local Asterisk, the gateway and the reference portal (examples/portal) with demo
+# holders: http://127.0.0.1:8090/login.
+portal: deps
+	scripts/portal
+
+# The browser tests, keeping their screenshots in docs/screenshots.
+screenshots: deps
+	IVR_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest tests/browser
+
 cluster: deps
 	$(IVR) cluster up
 
