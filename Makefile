@@ -3,7 +3,7 @@ VENV ?= .venv
 IVR := $(VENV)/bin/ivr
 PYTEST_ARGS ?=
 
-.PHONY: help deps run portal screenshots pbx-up pbx-down cluster cluster-down test unit lint fmt bench bench-cluster chaos images dist prompts clean
+.PHONY: help deps run portal screenshots pbx-up pbx-down cluster cluster-down test unit lint fmt bench soak bench-cluster chaos images dist prompts clean
 
 help:
 	@echo "make run    - install, start the local Asterisk and the gateway (Ctrl-C stops the gateway)"
@@ -16,6 +16,7 @@ help:
 	@echo "make pbx-up / pbx-down - the local development Asterisk"
 	@echo "make run STORE=postgres - the same on a private local PostgreSQL (ivr pg up|down)"
 	@echo "make cluster / cluster-down - Kamailio, two Asterisk nodes, two gateways, PostgreSQL"
+	@echo "make soak   - 100,000 calls at half the ceiling: memory and latency over time"
 	@echo "make bench-cluster - calls/s through Kamailio and two nodes against one node"
 	@echo "make images - the container images, built offline (docker/, docs/deploy.md)"
 	@echo "make dist   - the wheel and the sdist in dist/"
@@ -97,6 +98,11 @@ clean:
 
 bench: deps
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+# 100,000 calls at half the ceiling: RSS of Asterisk and the gateway every 10 s, latency
+# per 10,000 calls (about 15 minutes; SOAK_ARGS="--calls 20000" for a short one).
+soak: deps
+	$(VENV)/bin/python -m bench.soak $(SOAK_ARGS)
 
 # Calls/s through Kamailio and two Asterisk nodes against one node alone, each
 # process's CPU (docs/benchmarks.md, "The edge").
