@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ivr import numbers
 from ivr.clibase import CliError, add_common_options, settings_of
@@ -20,7 +21,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ivr.app import serve
 
     settings = settings_of(args)
-    return asyncio.run(serve(settings))
+    with asyncio.Runner(loop_factory=event_loop_factory(os.environ)) as runner:
+        return runner.run(serve(settings))
+
+
+def event_loop_factory(
+    environ: dict[str, str] | os._Environ[str],
+) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop (libuv) by default: less CPU per call than asyncio's own loop
+    (docs/benchmarks.md); ``IVR_EVENT_LOOP=asyncio`` runs on the standard one."""
+    choice = environ.get("IVR_EVENT_LOOP", "uvloop")
+    if choice == "asyncio":
+        return None
+    if choice != "uvloop":
+        raise CliError(f"IVR_EVENT_LOOP must be uvloop or asyncio, got {choice!r}")
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 def cmd_pbx(args: argparse.Namespace) -> int:

@@ -178,3 +178,15 @@ def test_sd_notify_sends_one_datagram(tmp_path: Path, monkeypatch: pytest.Monkey
         monkeypatch.setenv("NOTIFY_SOCKET", str(path))
         assert notify("READY=1\nSTATUS=serving") is True
         assert server.recv(100) == b"READY=1\nSTATUS=serving"
+
+
+def test_serve_runs_on_uvloop_unless_told_otherwise() -> None:
+    import uvloop
+
+    from ivr.cli import event_loop_factory
+    from ivr.clibase import CliError
+
+    assert event_loop_factory({}) is uvloop.new_event_loop
+    assert event_loop_factory({"IVR_EVENT_LOOP": "asyncio"}) is None
+    with pytest.raises(CliError, match="IVR_EVENT_LOOP"):
+        event_loop_factory({"IVR_EVENT_LOOP": "trio"})
