@@ -28,7 +28,7 @@ from bench.run import ROOT, Bench
 async def one(
     bench: Bench, http: aiohttp.ClientSession, loop: str, calls: int, rate: int
 ) -> dict[str, Any]:
-    bench.start_gateway(env={"IVR_EVENT_LOOP": loop})
+    bench.start_gateway(env={"IVR_API_EVENT_LOOP": loop})
     try:
         await bench.wait_ready(http)
         callers = bench.callers(calls)

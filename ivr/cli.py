@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,20 +20,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ivr.app import serve
 
     settings = settings_of(args)
-    with asyncio.Runner(loop_factory=event_loop_factory(os.environ)) as runner:
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.api.event_loop)) as runner:
         return runner.run(serve(settings))
 
 
-def event_loop_factory(
-    environ: dict[str, str] | os._Environ[str],
-) -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop (libuv) by default: less CPU per call than asyncio's own loop
-    (docs/benchmarks.md); ``IVR_EVENT_LOOP=asyncio`` runs on the standard one."""
-    choice = environ.get("IVR_EVENT_LOOP", "uvloop")
+    (docs/benchmarks.md); ``api.event_loop = "asyncio"`` runs on the standard one."""
     if choice == "asyncio":
         return None
-    if choice != "uvloop":
-        raise CliError(f"IVR_EVENT_LOOP must be uvloop or asyncio, got {choice!r}")
     import uvloop
 
     return uvloop.new_event_loop

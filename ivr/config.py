@@ -140,6 +140,7 @@ class ApiSettings:
     # Keys the browser-safe client tokens (ivr/clienttoken.py); every gateway behind one
     # address needs the same. Empty: each process draws its own at start.
     client_token_secret: str = ""
+    event_loop: str = "uvloop"  # or "asyncio" (the standard loop; docs/benchmarks.md)
 
     def validate(self) -> None:
         _port("api.port", self.port)
@@ -149,6 +150,10 @@ class ApiSettings:
             raise ConfigError("api.max_wait", "must be between 1 and 600 seconds")
         if self.max_body_bytes < 1024:
             raise ConfigError("api.max_body_bytes", "must be at least 1024")
+        if self.event_loop not in ("uvloop", "asyncio"):
+            raise ConfigError(
+                "api.event_loop", f"must be uvloop or asyncio, got {self.event_loop!r}"
+            )
         if self.client_token_secret and len(self.client_token_secret) < 32:
             raise ConfigError("api.client_token_secret", "needs 32 or more characters")
 

@@ -184,9 +184,10 @@ def test_serve_runs_on_uvloop_unless_told_otherwise() -> None:
     import uvloop
 
     from ivr.cli import event_loop_factory
-    from ivr.clibase import CliError
+    from ivr.config import ConfigError, load_settings
 
-    assert event_loop_factory({}) is uvloop.new_event_loop
-    assert event_loop_factory({"IVR_EVENT_LOOP": "asyncio"}) is None
-    with pytest.raises(CliError, match="IVR_EVENT_LOOP"):
-        event_loop_factory({"IVR_EVENT_LOOP": "trio"})
+    assert load_settings(None, environ={}).api.event_loop == "uvloop"
+    assert event_loop_factory("uvloop") is uvloop.new_event_loop
+    assert event_loop_factory("asyncio") is None
+    with pytest.raises(ConfigError, match=r"api\.event_loop"):
+        load_settings(None, environ={"IVR_API_EVENT_LOOP": "trio"})
