@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from html import escape
 
+import phonenumbers
+
 CSS = """
 body{font:16px/1.7 system-ui,'Noto Sans CJK JP',sans-serif;margin:0;background:#f4f6f8;color:#1b1f23}
 header{background:#0b3d6e;color:#fff;padding:.6rem 1.25rem}header b{font-size:1.1rem}
@@ -17,6 +19,12 @@ button{font:inherit;padding:.4rem 1.2rem;margin-top:1rem;cursor:pointer}
 .ok{background:#e9f6ec;border-left:4px solid #1a7f37;padding:.5rem .75rem}
 .note{font-size:.85rem;color:#4a5560}table{border-collapse:collapse}td,th{padding:.3rem .6rem;border:1px solid #d0d6dc}
 """
+
+
+def national(e164: str) -> str:
+    """``+819012345678`` -> ``090-1234-5678``, as a holder writes it."""
+    parsed = phonenumbers.parse(e164)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 def t(ja: str, en: str) -> str:

@@ -22,7 +22,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from examples.portal import pages, rules
 from examples.portal.db import Db, Session
-from examples.portal.pages import hidden_csrf, message, page, t
+from examples.portal.pages import hidden_csrf, message, national, page, t
 
 COOKIE = "portal_sid"
 
@@ -253,13 +253,13 @@ def _phone_page(request: web.Request, s: Session, note: str = "") -> web.Respons
         if holder.holder_is_insured
         else t("保険契約者の電話番号", "Policy holder's number")
     )
-    current_text = escape(now_number) if now_number else t("未登録", "not registered")
+    current_text = escape(national(now_number)) if now_number else t("未登録", "not registered")
     pending = ""
     if later is not None:
         pending = message(
             "ok",
-            f"{later.e164} への変更を受け付けました。{later.effective.isoformat()} 以降に反映されます。",
-            f"The change to {later.e164} applies from {later.effective.isoformat()}.",
+            f"{national(later.e164)} への変更を受け付けました。{later.effective.isoformat()} 以降に反映されます。",
+            f"The change to {national(later.e164)} applies from {later.effective.isoformat()}.",
         )
     must = ""
     if s.stage == "register_only":
@@ -269,7 +269,7 @@ def _phone_page(request: web.Request, s: Session, note: str = "") -> web.Respons
             "No phone number that can authenticate is registered: register one to use this site.",
         )
     body = f"""{must}{note}{pending}
-<p>{field_name}: <b id="current-number">{current_text}</b></p>
+<p>{field_name}<b id="current-number" style="font-size:1.2rem">{current_text}</b></p>
 <form method="post" action="/contracts/phone">{hidden_csrf(s.csrf)}
 <label for="phone">{t("新しい電話番号", "New phone number")}</label>
 <input id="phone" name="phone" inputmode="tel" autocomplete="tel" required>
