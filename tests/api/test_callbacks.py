@@ -272,13 +272,21 @@ async def test_backoff_after_thousands_of_manual_retries_does_not_overflow(
 ) -> None:
     from ivr.vocabulary import OutboxStatus
 
-    gw = await make_gateway(connect=False, fake=True, callbacks={**FAST, "backoff_max": 600.0})
+    slow = {**FAST, "backoff_base": 30.0, "backoff_max": 600.0}
+    gw = await make_gateway(connect=False, fake=True, callbacks=slow)
     free = free_port()  # nothing listens there: every attempt fails
     created = await gw.parts.service.create(
         "09012345678", callback_url=f"http://127.0.0.1:{free}/hook", portal="portal-a"
     )
     await cancel(gw, created.verification.id)
     [event] = await gw.parts.store.list_outbox()
+    # Wait for the first attempt to fail: the event then sits in a 30 s backoff, so no
+    # attempt is in flight to write its own count over the one set here.
+    for _ in range(100):
+        first = await gw.parts.store.get_event(event.id)
+        if first is not None and first.attempts >= 1:
+            break
+        await asyncio.sleep(0.05)
     await gw.parts.store.record_attempt(event.id, OutboxStatus.PENDING, 2000, time.time())
     gw.parts.sender.kick()
     for _ in range(100):
