@@ -22,6 +22,15 @@ def log(msg: str) -> None:
     print(f"bench: {msg}", flush=True)
 
 
+def save_results(out_dir: str, prefix: str, results: dict[str, Any]) -> Path:
+    """Write one run's results as ``<out_dir>/<prefix><timestamp>.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / time.strftime(f"{prefix}%Y%m%d-%H%M%S.json")
+    path.write_text(json.dumps(results, indent=2))
+    return path
+
+
 def pct(values: list[float]) -> dict[str, float | None]:
     """p50/p95/p99/max in milliseconds."""
     if not values:

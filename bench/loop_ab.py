@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import TOKEN, Run, log, pct
+from bench.common import TOKEN, Run, log, pct, save_results
 from bench.run import ROOT, Bench
 
 
@@ -100,10 +100,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ivr-loop-") as tmp:
         bench = Bench(Path(tmp), args.calls / args.rate, [args.rate], postgres=False)
         results = asyncio.run(main_async(bench, args.rounds, args.calls, args.rate))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / time.strftime("loop-ab-%Y%m%d-%H%M%S.json")
-    path.write_text(json.dumps(results, indent=2))
+    path = save_results(args.out, "loop-ab-", results)
     print(json.dumps(results["summary"], indent=2))
     print(f"loop_ab: results in {path}")
     return 0

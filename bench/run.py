@@ -51,6 +51,7 @@ from bench.common import (
     pct,
     poll_session,
     rss_kib,
+    save_results,
 )
 from bench.report import machine, table
 from bench.shared import postgres_runs
@@ -617,10 +618,7 @@ def main() -> int:
         rates = [int(r) for r in args.rates.split(",")]
         bench = Bench(Path(tmp), args.seconds, rates, postgres=not args.no_postgres)
         results = asyncio.run(bench.run(args.quick))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / time.strftime("%Y%m%d-%H%M%S.json")
-    path.write_text(json.dumps(results, indent=2))
+    path = save_results(args.out, "", results)
     print(table(results))
     print(f"bench: results in {path}")
     return 0

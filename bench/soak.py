@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import TOKEN, Run, log, pct, rss_kib
+from bench.common import TOKEN, Run, log, pct, rss_kib, save_results
 from bench.run import ROOT, Bench
 
 
@@ -181,10 +181,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ivr-soak-") as tmp:
         bench = Bench(Path(tmp), args.chunk / args.rate, [args.rate], postgres=False)
         results = asyncio.run(Soak(bench, args.calls, args.chunk, args.rate).run())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / time.strftime("soak-%Y%m%d-%H%M%S.json")
-    path.write_text(json.dumps(results, indent=2))
+    path = save_results(args.out, "soak-", results)
     print(json.dumps(results["verdict"], indent=2))
     print(f"soak: Asterisk objects {results['asterisk_objects']}")
     print(f"soak: results in {path}")

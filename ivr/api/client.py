@@ -13,10 +13,11 @@ from aiohttp import web
 
 from ivr.api import CLIENT_TOKENS, SERVICE, SETTINGS
 from ivr.api.errors import error_response
+from ivr.api.portal import wait_seconds
 from ivr.clienttoken import TokenProblem
 from ivr.config import package_data
 from ivr.verification.client_view import public_view
-from ivr.verification.errors import DomainError, InvalidRequest
+from ivr.verification.errors import DomainError
 from ivr.verification.models import Verification
 
 WIDGET = package_data("widget", "ivr-widget.js")
@@ -53,17 +54,6 @@ def _cors(request: web.Request, v: Verification) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def _wait(request: web.Request) -> float:
-    raw = request.query.get("wait", "0")
-    try:
-        wait = float(raw)
-    except ValueError:
-        raise InvalidRequest("wait must be a number of seconds", field="wait") from None
-    if not 0 <= wait < float("inf"):
-        raise InvalidRequest("wait must be 0 or more seconds", field="wait")
-    return min(wait, MAX_CLIENT_WAIT)
-
-
 async def client_verification(request: web.Request) -> web.Response:
     """``GET /client/v1/verifications/{id}?wait=S&seen_hint=AT`` with the client token."""
     vid = request.match_info["id"]
@@ -75,7 +65,9 @@ async def client_verification(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     cors = _cors(request, await service.get(vid))
     try:
-        v, hint = await service.client_view(vid, _wait(request), request.query.get("seen_hint"))
+        v, hint = await service.client_view(
+            vid, wait_seconds(request, MAX_CLIENT_WAIT), request.query.get("seen_hint")
+        )
     except DomainError as exc:  # readable by the page: it passed the origin check
         resp = error_response(exc.status, exc.code, exc.message, exc.details)
         resp.headers.update(cors)

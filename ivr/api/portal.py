@@ -136,7 +136,8 @@ def _with_token(request: web.Request, v: Verification) -> dict[str, object]:
     return out
 
 
-def _wait_seconds(request: web.Request) -> float:
+def wait_seconds(request: web.Request, cap: float) -> float:
+    """The ``wait`` query parameter of a long poll (0 when absent), at most ``cap``."""
     raw = request.query.get("wait")
     if raw is None:
         return 0.0
@@ -146,11 +147,11 @@ def _wait_seconds(request: web.Request) -> float:
         raise InvalidRequest("wait must be a number of seconds", field="wait") from None
     if not 0 <= wait < float("inf"):
         raise InvalidRequest("wait must be 0 or more seconds", field="wait")
-    return min(wait, float(request.app[SETTINGS].api.max_wait))
+    return min(wait, cap)
 
 
 async def get_verification(request: web.Request) -> web.Response:
-    wait = _wait_seconds(request)
+    wait = wait_seconds(request, float(request.app[SETTINGS].api.max_wait))
     service = request.app[SERVICE]
     vid = request.match_info["id"]
     portal = request[PORTAL].name

@@ -170,19 +170,20 @@ class VerificationService:
         def news(v: Verification, hint: CallHint | None) -> bool:
             return v.status.terminal or (hint is not None and iso(hint.at) != seen_hint)
 
-        v = await self.get(verification_id)
-        hint = await self._hint(v)
-        if timeout <= 0 or news(v, hint):
-            return v, hint
         fut: asyncio.Future[Verification | None] = asyncio.get_running_loop().create_future()
+        # Registered before each read, so a change in between still wakes the poll: by
+        # id before reading the verification, by dial number before reading the calls.
         by_id = self._waiters.setdefault(verification_id, [])
-        by_did = self._did_waiters.setdefault(v.dial_number, [])
         by_id.append(fut)
-        by_did.append(fut)
+        by_did: list[asyncio.Future[Verification | None]] = []
+        did = ""
         try:
-            v = await self.get(verification_id)  # a change before we registered still counts
+            v = await self.get(verification_id)
+            did = v.dial_number
+            by_did = self._did_waiters.setdefault(did, [])
+            by_did.append(fut)
             hint = await self._hint(v)
-            if news(v, hint):
+            if timeout <= 0 or news(v, hint):
                 return v, hint
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(fut, timeout)
@@ -191,7 +192,7 @@ class VerificationService:
         finally:
             for waiters, key, table in (
                 (by_id, verification_id, self._waiters),
-                (by_did, v.dial_number, self._did_waiters),
+                (by_did, did, self._did_waiters),
             ):
                 with contextlib.suppress(ValueError):
                     waiters.remove(fut)
