@@ -58,8 +58,10 @@ from bench.shared import postgres_runs
 from ivr.config import load_settings, replace
 from ivr.devtools.pbx import LocalPbx
 from ivr.devtools.synth import write_tones
+from ivr.stasis import release
 from ivr.store.sqlite import SqliteStore
 from ivr.trunks import load_inventory
+from ivr.vocabulary import AnswerMode, Outcome
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -231,7 +233,10 @@ calls_per_caller_per_minute = 0
 
     async def ceiling(self, label: str = "ceiling") -> list[Run]:
         a = self.settings.asterisk
-        media = f"sound:/ivr/{self.settings.pbx.instance}/sounds/ja/verified"
+        # What the gateway hands a verified call on the bench's answer-mode DID.
+        extension = release.extension(
+            AnswerMode.ANSWER, "ja", Outcome.VERIFIED, self.settings.calls.cause(Outcome.VERIFIED)
+        )
         latencies = self.work / f"{label}-handover.json"
         app = subprocess.Popen(
             [
@@ -242,7 +247,7 @@ calls_per_caller_per_minute = 0
                 a.ari_user,
                 a.ari_password,
                 a.app,
-                media,
+                extension,
                 str(latencies),
             ],
             cwd=ROOT,
@@ -294,7 +299,10 @@ calls_per_caller_per_minute = 0
         name: str = "gateway",
         port: int = API_PORT,
         env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
     ) -> None:
+        """``cwd`` is the source tree the gateway runs from (``python -m`` imports from
+        it first)."""
         if fresh:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
@@ -306,6 +314,7 @@ calls_per_caller_per_minute = 0
         proc = subprocess.Popen(
             [sys.executable, "-m", "ivr", "serve"],
             env={**full, **(env or {})},
+            cwd=cwd,
             stdout=log_file,
             stderr=log_file,
         )

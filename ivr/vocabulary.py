@@ -58,6 +58,12 @@ class ReleaseCause(StrEnum):
     def sip_status(self) -> int:
         return _SIP_STATUS[self]
 
+    @property
+    def q850(self) -> int:
+        """The cause code ARI's hangup gives this reason (``res/ari/resource_channels.c``),
+        for the dialplan's ``Hangup()`` when the release happens there."""
+        return _Q850[self]
+
 
 _SIP_STATUS = {
     ReleaseCause.BUSY: 486,
@@ -72,6 +78,22 @@ _SIP_STATUS = {
     ReleaseCause.INTERWORKING: 500,
     ReleaseCause.UNALLOCATED: 404,
     ReleaseCause.NUMBER_INCOMPLETE: 484,
+}
+
+
+_Q850 = {
+    ReleaseCause.BUSY: 17,
+    ReleaseCause.NORMAL: 16,
+    ReleaseCause.REJECTED: 21,
+    ReleaseCause.NO_ANSWER: 19,
+    ReleaseCause.NORMAL_UNSPECIFIED: 31,
+    ReleaseCause.CONGESTION: 34,
+    ReleaseCause.TIMEOUT: 18,
+    ReleaseCause.CODEC_MISMATCH: 58,
+    ReleaseCause.FAILURE: 38,
+    ReleaseCause.INTERWORKING: 127,
+    ReleaseCause.UNALLOCATED: 1,
+    ReleaseCause.NUMBER_INCOMPLETE: 28,
 }
 
 

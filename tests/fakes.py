@@ -16,14 +16,12 @@ from ivr.stasis.ports import ConnectHook, EventHandler
 
 
 class FakeAri:
-    """Records call control requests; ``emit`` plays an ARI event to the subscriber.
-    ``finish_playbacks``: answer every ``play`` with a PlaybackFinished at once."""
+    """Records call control requests; ``emit`` plays an ARI event to the subscriber."""
 
-    def __init__(self, connected: bool = True, finish_playbacks: bool = True) -> None:
+    def __init__(self, connected: bool = True) -> None:
         self.connected = asyncio.Event()
         self.connects = 0
         self._start_connected = connected
-        self.finish_playbacks = finish_playbacks
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.channels: set[str] = set()
         self.fail: dict[str, AriError] = {}  # method -> error to raise
@@ -58,24 +56,9 @@ class FakeAri:
     def methods(self, channel_id: str) -> list[str]:
         return [m for m, c, _ in self.requests if c == channel_id]
 
-    async def answer(self, channel_id: str) -> None:
-        self._record("answer", channel_id)
-
-    async def progress(self, channel_id: str) -> None:
-        self._record("progress", channel_id)
-
-    async def play(self, channel_id: str, media: str, playback_id: str, lang: str = "ja") -> None:
-        self._record("play", channel_id, media=media, lang=lang)
-        if self.finish_playbacks:
-            event = {
-                "type": "PlaybackFinished",
-                "playback": {
-                    "id": playback_id,
-                    "target_uri": f"channel:{channel_id}",
-                    "state": "done",
-                },
-            }
-            asyncio.get_running_loop().call_soon(self.emit, event)
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str) -> None:
+        self._record("continue", channel_id, context=context, extension=extension)
+        self.channels.discard(channel_id)
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         self._record("hangup", channel_id, reason=str(reason))

@@ -107,17 +107,12 @@ class AriClient:
         data: dict[str, Any] = await self.request("GET", "/asterisk/info")
         return data
 
-    async def answer(self, channel_id: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/answer")
-
-    async def progress(self, channel_id: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/progress")
-
-    async def play(self, channel_id: str, media: str, playback_id: str, lang: str = "ja") -> None:
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str) -> None:
+        """The channel leaves the app for ``context``/``extension``, priority 1."""
         await self.request(
             "POST",
-            f"/channels/{channel_id}/play/{playback_id}",
-            params={"media": media, "lang": lang},
+            f"/channels/{channel_id}/continue",
+            params={"context": context, "extension": extension, "priority": "1"},
         )
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:

@@ -1,6 +1,7 @@
 """Call handling for the Stasis app: ``router`` (ARI events -> a task per call),
-``flow`` (one call: identity -> outcome -> commit -> prompt -> release), ``policy``
-(prompts and release causes), ``ports`` (what both need from ARI)."""
+``flow`` (one call: identity -> outcome -> commit -> hand-over), ``release`` (the prompt
+and the release in the dialplan), ``policy`` (prompts and release causes), ``ports``
+(what both need from ARI)."""
 
 from ivr.stasis.flow import ActiveCall, CallFlow, CallStart
 from ivr.stasis.policy import CallPolicy

@@ -2,12 +2,12 @@
 
 The order is the product's promise: the outcome is committed (and the portal's long poll
 woken) before the caller hears anything; the prompt and the release come after, and a
-failure there can no longer undo a verification.
+failure there can no longer undo a verification. The prompt and the release are the
+dialplan's (:mod:`ivr.stasis.release`): one ARI request hands the call over.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
@@ -23,6 +23,7 @@ from ivr.calls import CallerIdentity, precheck, read_identity
 from ivr.log import get_logger
 from ivr.metrics import Metrics
 from ivr.ratelimit import Limits
+from ivr.stasis import release
 from ivr.stasis.policy import CallPolicy
 from ivr.stasis.ports import AriPort
 from ivr.trunks import Inventory
@@ -39,8 +40,6 @@ class ActiveCall:
 
     channel_id: str
     received_at: float = field(default_factory=time.time)  # StasisStart read off the socket
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
-    playbacks: dict[str, asyncio.Future[str]] = field(default_factory=dict)
 
 
 def parse_time(stamp: object) -> float | None:
@@ -208,37 +207,15 @@ class CallFlow:
     async def _release(
         self, call: ActiveCall, outcome: Outcome, mode: AnswerMode, language: str
     ) -> None:
-        """Tell the caller, then end the call, the way the DID's answer mode says."""
+        """Tell the caller, then end the call, the way the DID's answer mode says: a
+        final response at once, or the prompt and the release in the dialplan."""
         cause = self.call_policy.cause(outcome)
         try:
             if mode is AnswerMode.REJECT:
                 await self.ari.hangup(call.channel_id, cause)
-                return
-            if mode is AnswerMode.ANSWER:
-                await self.ari.answer(call.channel_id)
-            else:  # early_media: 183 with the prompt, never a 200 OK
-                await self.ari.progress(call.channel_id)
-            await self._play(call, self.call_policy.prompt(outcome, language), language)
-            await self.ari.hangup(call.channel_id, "normal" if mode is AnswerMode.ANSWER else cause)
+            else:
+                ext = release.extension(mode, language, outcome, cause)
+                await self.ari.continue_in_dialplan(call.channel_id, release.CONTEXT, ext)
         except AriError as exc:
             if exc.status != 404:  # 404: the caller already hung up
                 raise
-
-    async def _play(self, call: ActiveCall, media: str, language: str) -> None:
-        playback_id = f"pb-{call.channel_id}"
-        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        call.playbacks[playback_id] = fut
-        await self.ari.play(call.channel_id, media, playback_id, language)
-        gone: asyncio.Future[Any] = asyncio.ensure_future(call.gone.wait())
-        try:
-            waiting: set[asyncio.Future[Any]] = {fut, gone}
-            done, _ = await asyncio.wait(
-                waiting,
-                timeout=self.call_policy.calls.prompt_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if fut in done and fut.result() == "failed":
-                log.error("prompt_failed", media=media)
-        finally:
-            gone.cancel()
-            call.playbacks.pop(playback_id, None)

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from ivr import prompts
 from ivr.config import CallsSettings, ConfigError, Settings
+from ivr.stasis import release
 from ivr.vocabulary import Outcome, ReleaseCause
 
 
 @dataclass(frozen=True)
 class CallPolicy:
-    media: Mapping[tuple[str, str], str]  # (outcome, language) -> ARI media URI
+    # (outcome, language) -> the prompt as Asterisk plays it (ivr.stasis.release)
+    media: Mapping[tuple[str, str], str]
     durations: Mapping[tuple[str, str], float]
     calls: CallsSettings
 
@@ -25,12 +27,9 @@ class CallPolicy:
             loaded = prompts.load(Path(calls.prompts_dir))
         except prompts.PromptError as exc:
             raise ConfigError("calls.prompts_dir", str(exc)) from None
-        base = calls.asterisk_prompts_dir or settings.pbx.sounds_dir
+        base = release.prompts_dir(settings)
         media = {key: f"sound:{base}/{p.language}/{p.outcome}" for key, p in loaded.items()}
         return cls(media, {k: p.seconds for k, p in loaded.items()}, calls)
-
-    def prompt(self, outcome: Outcome, language: str) -> str:
-        return self.media[(str(outcome), language)]
 
     def cause(self, outcome: Outcome) -> ReleaseCause:
         return self.calls.cause(outcome)

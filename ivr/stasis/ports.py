@@ -14,13 +14,8 @@ ConnectHook = Callable[[], Awaitable[None]]
 class AriPort(Protocol):
     """Call control for the channels of one Stasis app."""
 
-    async def answer(self, channel_id: str) -> None: ...
-
-    async def progress(self, channel_id: str) -> None: ...
-
-    async def play(
-        self, channel_id: str, media: str, playback_id: str, lang: str = "ja"
-    ) -> None: ...
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str) -> None:
+        """The channel leaves the app for the dialplan (the prompt and the release)."""
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
 

@@ -1,9 +1,10 @@
-"""ARI event routing for one Stasis app: a task per call, events delivered to it.
+"""ARI event routing for one Stasis app: a task per call, started by its StasisStart.
 
-Asterisk replays nothing after a disconnect (LAB-NOTES), so on every (re)connect the
-router compares the channels still in the app with the calls it holds: calls whose
-channel is gone are told so, and channels it holds no task for (this process restarted
-mid-call) are released rather than left ringing with nobody to finish them.
+A call's task ends when it hands the call to the dialplan for the prompt and the release
+(:mod:`ivr.stasis.release`), so no other event of the call is needed. Asterisk replays
+nothing after a disconnect (LAB-NOTES), so on every (re)connect the router looks at the
+channels still in the app: those it holds no task for (this process restarted mid-call)
+are released rather than left ringing with nobody to finish them.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ class CallRouter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "StasisStart": self._on_start,
-            "StasisEnd": self._on_gone,
-            "ChannelDestroyed": self._on_gone,
-            "PlaybackFinished": self._on_playback_finished,
             "ApplicationReplaced": self._on_replaced,
         }
         ari.subscribe(self.on_event, self.on_connect)
@@ -47,7 +45,8 @@ class CallRouter:
         return len(self._calls)
 
     def on_event(self, event: dict[str, Any]) -> None:
-        # Everything not routed (ChannelVarset, ChannelStateChange, ...) is of no use here.
+        # Everything not routed (StasisEnd, ChannelDestroyed, ...) is of no use here: a
+        # call's task ends when it hands the call to the dialplan.
         handler = self._handlers.get(str(event.get("type")))
         if handler is not None:
             handler(event)
@@ -68,21 +67,6 @@ class CallRouter:
         finally:
             self._calls.pop(call.channel_id, None)
 
-    def _on_gone(self, event: dict[str, Any]) -> None:
-        call = self._calls.get(_channel_id(event))
-        if call is not None:
-            call.gone.set()
-
-    def _on_playback_finished(self, event: dict[str, Any]) -> None:
-        playback = event.get("playback") or {}
-        target = str(playback.get("target_uri", ""))
-        call = self._calls.get(target.removeprefix("channel:"))
-        if call is None:
-            return
-        fut = call.playbacks.pop(str(playback.get("id")), None)
-        if fut is not None and not fut.done():
-            fut.set_result(str(playback.get("state", "done")))
-
     def _on_replaced(self, event: dict[str, Any]) -> None:
         log.error(
             "ari_application_replaced",
@@ -93,9 +77,6 @@ class CallRouter:
     async def on_connect(self) -> None:
         """After a (re)connect: finish what the gap left behind (nothing is replayed)."""
         in_app = set(await self.ari.application_channels())
-        for channel_id, call in list(self._calls.items()):
-            if channel_id not in in_app:
-                call.gone.set()  # ended while we were away
         for channel_id in in_app - set(self._calls):
             log.warning("orphan_channel_released", channel_id=channel_id)
             with contextlib.suppress(AriError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ivr.config import Settings
+from ivr.stasis import release
 from ivr.trunks.inventory import Inventory, Trunk
 
 # Channel variables the StasisStart event carries, so the gateway reads the caller's
@@ -85,6 +86,8 @@ MODULES = (
     "pbx_config.so",
     "app_stasis.so",
     "app_stack.so",  # Gosub / Return
+    "app_playback.so",  # Playback (ivr-release)
+    "func_cut.so",  # CUT (ivr-release)
     "func_callerid.so",  # CALLERID(num-pres)
     "func_dialplan.so",  # DIALPLAN_EXISTS
     "func_rand.so",  # RAND (spread_calls)
@@ -322,6 +325,8 @@ def _extensions_conf(settings: Settings, inventory: Inventory) -> str:
         *([rotations] if rotations else []),
         # A gateway took the call and let it go on (it never does): end it.
         "[ivr-done]\nexten => s,1,Hangup()\n",
+        # The prompt and the release, once the gateway has committed the outcome.
+        release.dialplan(release.prompts_dir(settings), settings.calls.prompt_timeout),
     ]
     if settings.edge.enabled:
         # The trunk the edge identified, checked against the inventory (a trunk name is

@@ -87,7 +87,7 @@ async def harness() -> AsyncIterator[Harness]:
     await store.close()
 
 
-async def test_a_verified_call_commits_then_plays_early_media_then_releases(
+async def test_a_verified_call_commits_then_hands_the_prompt_and_release_to_the_dialplan(
     harness: Harness,
 ) -> None:
     created = await harness.service.create("090-1234-5678", ttl=180)
@@ -98,11 +98,19 @@ async def test_a_verified_call_commits_then_plays_early_media_then_releases(
     v = await harness.service.get(created.verification.id)
     assert v.status == "verified" and v.channel_id == "c1" and v.trunk == "carrier"
     expected = {
-        AnswerMode.EARLY_MEDIA: ["progress", "play", "hangup"],
-        AnswerMode.ANSWER: ["answer", "play", "hangup"],
-        AnswerMode.REJECT: ["hangup"],
+        AnswerMode.EARLY_MEDIA: [
+            (
+                "continue",
+                "c1",
+                {"context": "ivr-release", "extension": "early_media-ja-verified-17"},
+            )
+        ],
+        AnswerMode.ANSWER: [
+            ("continue", "c1", {"context": "ivr-release", "extension": "answer-en-verified-17"})
+        ],
+        AnswerMode.REJECT: [("hangup", "c1", {"reason": "busy"})],
     }[mode]
-    assert harness.ari.methods("c1") == expected
+    assert harness.ari.requests == expected
     decided = next(e for e in logs if e["event"] == "call_decided")
     # Bound once per call through contextvars, not passed by hand.
     assert decided["channel_id"] == "c1" and decided["did"] == did
@@ -111,17 +119,29 @@ async def test_a_verified_call_commits_then_plays_early_media_then_releases(
     assert record.outcome is Outcome.VERIFIED and record.ended_at is not None
 
 
-PROMPTED = ["progress", "play", "hangup"]
-
-
 @pytest.mark.parametrize(
-    ("did", "caller", "trunk", "vars", "outcome", "requests"),
+    ("did", "caller", "trunk", "vars", "outcome", "extension"),
     [
-        (EARLY, "anonymous", "carrier", {}, Outcome.WITHHELD, PROMPTED),
-        (ANSWER, "05012345678", "carrier", {}, Outcome.NOT_ELIGIBLE, ["answer", "play", "hangup"]),
-        (REJECT, "09012345678", "carrier", {}, Outcome.NO_PENDING, ["hangup"]),
-        (EARLY, "09012345678", "untrusted", {}, Outcome.REJECTED_SOURCE, PROMPTED),
-        (EARLY, "09012345678", "carrier", {"SIP_PRIVACY": "id"}, Outcome.WITHHELD, PROMPTED),
+        (EARLY, "anonymous", "carrier", {}, Outcome.WITHHELD, "early_media-ja-withheld-17"),
+        # The DID's language; the dialplan ends an answered call with a BYE (cause 16).
+        (ANSWER, "05012345678", "carrier", {}, Outcome.NOT_ELIGIBLE, "answer-en-not_eligible-17"),
+        (REJECT, "09012345678", "carrier", {}, Outcome.NO_PENDING, None),
+        (
+            EARLY,
+            "09012345678",
+            "untrusted",
+            {},
+            Outcome.REJECTED_SOURCE,
+            "early_media-ja-rejected_source-17",
+        ),
+        (
+            EARLY,
+            "09012345678",
+            "carrier",
+            {"SIP_PRIVACY": "id"},
+            Outcome.WITHHELD,
+            "early_media-ja-withheld-17",
+        ),
     ],
 )
 async def test_outcomes_and_answer_modes(
@@ -131,23 +151,21 @@ async def test_outcomes_and_answer_modes(
     trunk: str,
     vars: dict[str, str],
     outcome: Outcome,
-    requests: list[str],
+    extension: str | None,
 ) -> None:
     await harness.call(stasis_start("c2", did, caller, trunk, **vars))
-    assert harness.ari.methods("c2") == requests
     [record] = await harness.service.list_calls()
     assert record.outcome is outcome
-    _, _, params = harness.ari.requests[-1]
-    if did == ANSWER:
-        assert params["reason"] == "normal"  # answered calls end with a BYE
-        play = next(p for m, _, p in harness.ari.requests if m == "play")
-        assert play["lang"] == "en" and play["media"].endswith(f"/en/{outcome}")
+    if extension is None:  # reject mode: a final response at once, no prompt
+        assert harness.ari.requests == [("hangup", "c2", {"reason": "busy"})]
     else:
-        assert params["reason"] == "busy"
+        assert harness.ari.requests == [
+            ("continue", "c2", {"context": "ivr-release", "extension": extension})
+        ]
 
 
 async def test_a_caller_who_hung_up_first_is_not_an_error(harness: Harness) -> None:
-    harness.ari.fail["progress"] = AriError(404, "POST", "/channels/c3/progress", "not found")
+    harness.ari.fail["continue"] = AriError(404, "POST", "/channels/c3/continue", "not found")
     with structlog.testing.capture_logs() as logs:
         await harness.call(stasis_start("c3", EARLY))
     assert not [e for e in logs if e["log_level"] == "error"]
@@ -158,28 +176,19 @@ async def test_a_caller_who_hung_up_first_is_not_an_error(harness: Harness) -> N
 async def test_a_store_failure_releases_the_call_with_the_failed_cause(harness: Harness) -> None:
     await harness.service.store.close()  # every store call now fails
     await harness.call(stasis_start("c4", EARLY))
-    assert harness.ari.methods("c4") == ["progress", "play", "hangup"]
-    assert harness.ari.requests[-1][2]["reason"] == "congestion"
-    assert harness.ari.requests[1][2]["media"].endswith("/ja/failed")
+    # The failed prompt, released with the failed cause (congestion: Q.850 34).
+    assert harness.ari.requests == [
+        ("continue", "c4", {"context": "ivr-release", "extension": "early_media-ja-failed-34"})
+    ]
     await harness.service.store.open()
 
 
-async def test_on_connect_releases_orphans_and_ends_calls_gone_meanwhile(
-    harness: Harness,
-) -> None:
-    harness.ari.finish_playbacks = False  # the call waits in its prompt
-    harness.ari.channels.update({"live", "orphan"})
-    harness.ari.emit(stasis_start("live", EARLY))
-    await asyncio.sleep(0.05)
-    assert harness.router.active_calls == 1
-    harness.ari.channels = {"orphan"}  # "live" ended while we were disconnected
+async def test_on_connect_releases_orphans_only(harness: Harness) -> None:
+    await harness.call(stasis_start("mine", EARLY))  # handed to the dialplan, done
+    harness.ari.channels.update({"orphan"})  # in the app, no task for it here
     await harness.ari.reconnect()
-    assert ("hangup", "orphan", {"reason": "congestion"}) in harness.ari.requests
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if harness.router.active_calls == 0:
-            break
-    assert harness.router.active_calls == 0
+    assert harness.ari.requests[-1] == ("hangup", "orphan", {"reason": "congestion"})
+    assert [c for m, c, _ in harness.ari.requests if m == "hangup"] == ["orphan"]
 
 
 @pytest.mark.parametrize(
@@ -191,7 +200,6 @@ async def test_on_connect_releases_orphans_and_ends_calls_gone_meanwhile(
         {"type": "StasisEnd"},
         {"type": "StasisEnd", "channel": None},
         {"type": "PlaybackFinished", "playback": {"id": "x", "target_uri": "channel:9.9"}},
-        {"type": "PlaybackFinished"},
         {"type": "ChannelDestroyed", "channel": {"id": "nope"}},
         {"type": "ApplicationReplaced", "application": "phone-auth"},
     ],

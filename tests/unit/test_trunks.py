@@ -122,6 +122,7 @@ def test_asterisk_loads_only_listed_modules_and_every_one_the_dialplan_uses() ->
 
     providers = {
         "CALLERID": "func_callerid.so",
+        "CUT": "func_cut.so",
         "DIALPLAN_EXISTS": "func_dialplan.so",
         "FILTER": "func_strings.so",
         "PJSIP_HEADER": "res_pjsip_header_funcs.so",
@@ -130,8 +131,9 @@ def test_asterisk_loads_only_listed_modules_and_every_one_the_dialplan_uses() ->
         "Gosub": "app_stack.so",
         "Return": "app_stack.so",
         "Stasis": "app_stasis.so",
+        "Playback": "app_playback.so",
     }
-    builtin = {"Set", "Goto", "GotoIf", "Hangup", "NoOp"}
+    builtin = {"Set", "Goto", "GotoIf", "Hangup", "NoOp", "Answer", "Progress"}
     plain = Settings()
     behind_edge = dataclasses.replace(
         plain,
