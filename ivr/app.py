@@ -163,6 +163,7 @@ def create_app(
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         yield
+        await service.flush_ends()
         await store.close()
 
     async def expiry_ctx(app: web.Application) -> AsyncIterator[None]:

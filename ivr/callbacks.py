@@ -19,6 +19,7 @@ import asyncio
 import base64
 import contextlib
 import email.utils
+import functools
 import hashlib
 import hmac
 import random
@@ -34,13 +35,14 @@ from ivr.config import CallbacksSettings, PortalSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
 from ivr.urls import callback_url_problem
-from ivr.verification.ports import OutboxEvent, Store
+from ivr.verification.ports import Delivery, OutboxEvent, Store
 from ivr.vocabulary import OutboxStatus
 
 log = get_logger("ivr.callbacks")
 
 RETRY_STATUSES = frozenset({408, 429})
 IDLE_LOOK = 0.02  # seconds between looks at the outbox while deliveries are in flight
+DELIVERED_BATCH = 0.05  # seconds a delivered event waits to be marked with others
 _RESULT_LABELS = {  # the result label of callback attempts in /metrics
     OutboxStatus.DELIVERED: "delivered",
     OutboxStatus.PENDING: "retry",
@@ -49,13 +51,24 @@ _RESULT_LABELS = {  # the result label of callback attempts in /metrics
 }
 
 
+@functools.lru_cache(maxsize=64)
+def _key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _destination(url: str) -> tuple[str | None, str | None]:
+    """``(problem, host)`` of a callback URL: portals have few, checked once each."""
+    problem = callback_url_problem(url)
+    return problem, None if problem else urlsplit(url).hostname
+
+
 def sign(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` header value: ``v1,<sig>`` per secret, space-separated."""
     to_sign = f"{msg_id}.{timestamp}.".encode() + body
     signatures = []
     for secret in secrets:
-        key = base64.b64decode(secret.removeprefix("whsec_"))
-        digest = hmac.new(key, to_sign, hashlib.sha256).digest()
+        digest = hmac.new(_key(secret), to_sign, hashlib.sha256).digest()
         signatures.append("v1," + base64.b64encode(digest).decode())
     return " ".join(signatures)
 
@@ -143,6 +156,8 @@ class CallbackSender:
         self._failing: set[str | None] = set()  # portals whose last attempt was retried
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._delivered: list[Delivery] = []
+        self._delivered_timer: asyncio.TimerHandle | None = None
 
     def kick(self) -> None:
         """Something may be due now (a commit wrote to the outbox)."""
@@ -180,6 +195,7 @@ class CallbackSender:
             for task in list(self._tasks):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await self.flush_delivered()
             await self._session.close()
 
     async def _sleep(self) -> None:
@@ -262,6 +278,34 @@ class CallbackSender:
                 self._backlog = False
                 self.kick()
 
+    def _mark_delivered(self, delivery: Delivery) -> None:
+        """Delivered events are marked in one write per ``DELIVERED_BATCH`` seconds. Until
+        then ``_recent`` keeps the poll from sending one again; a crash in between sends
+        it again after the restart (at least once, deduplicated by webhook-id)."""
+        self._delivered.append(delivery)
+        if self._delivered_timer is None:
+            self._delivered_timer = asyncio.get_running_loop().call_later(
+                DELIVERED_BATCH, self._write_delivered
+            )
+
+    def _write_delivered(self) -> None:
+        self._delivered_timer = None
+        task = asyncio.create_task(self.flush_delivered(), name="callbacks-delivered")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush_delivered(self) -> None:
+        if self._delivered_timer is not None:
+            self._delivered_timer.cancel()
+            self._delivered_timer = None
+        delivered, self._delivered = self._delivered, []
+        if delivered:
+            try:
+                await self.store.record_deliveries(delivered)
+            except Exception:
+                # Still pending in the store: they will be sent again (at least once).
+                log.exception("callback_deliveries_not_recorded", events=len(delivered))
+
     def _target(self, event: OutboxEvent) -> tuple[str | None, PortalSettings | None]:
         portal = self.portals.get(event.portal or "")
         url = event.callback_url or (portal.callback_url if portal else "") or None
@@ -284,8 +328,7 @@ class CallbackSender:
                 event.portal or "-", _RESULT_LABELS[OutboxStatus.NO_URL]
             ).inc()
             return OutboxStatus.NO_URL
-        problem = callback_url_problem(url)
-        host = None if problem else urlsplit(url).hostname
+        problem, host = _destination(url)
         if problem or host not in portal.callback_hosts:
             # Permanent: the URL can never be delivered to (or the allow-list changed).
             reason = (
@@ -330,19 +373,26 @@ class CallbackSender:
             event, http_status, error, wait_hint, self.clock(), self.settings, self.rng
         )
         attempts = event.attempts + 1
-        await self.store.record_attempt(
-            event.id,
-            decision.status,
-            attempts,
-            decision.next_attempt_at,
-            decision.error,
-            http_status,
-            self.clock() if decision.status is OutboxStatus.DELIVERED else None,
-        )
+        if decision.status is OutboxStatus.DELIVERED and http_status is not None:
+            self._mark_delivered(Delivery(event.id, attempts, http_status, self.clock()))
+        else:
+            await self.store.record_attempt(
+                event.id,
+                decision.status,
+                attempts,
+                decision.next_attempt_at,
+                decision.error,
+                http_status,
+            )
         result = _RESULT_LABELS[decision.status]
         self.metrics.callbacks.labels(portal.name, result).inc()
         self.metrics.callback_latency.labels(portal.name).observe(latency_ms / 1000)
-        log.info(
+        # A first attempt that delivered is the common case: debug, so a verified call
+        # logs one info line (call_decided); retries and failures stay at info.
+        emit = (
+            log.debug if decision.status is OutboxStatus.DELIVERED and attempts == 1 else log.info
+        )
+        emit(
             "callback_attempt",
             event_id=event.id,
             verification_id=event.verification_id,

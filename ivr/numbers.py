@@ -319,6 +319,7 @@ def _check(text: str, policy: NumberPolicy) -> NumberCheck:
     return _verdict(text, False, e164, national, type_, reason)
 
 
+@functools.lru_cache(maxsize=1024)  # dial numbers: the pool's few, on every API answer
 def national_format(e164: str) -> str:
     """``+81312345678`` -> ``03-1234-5678`` (for showing a dial number to a holder)."""
     parsed = phonenumbers.parse(e164)

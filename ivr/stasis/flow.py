@@ -46,7 +46,7 @@ def parse_time(stamp: object) -> float | None:
     """An ARI timestamp (``2026-11-27T14:54:35.123+0000``) as POSIX seconds."""
     if isinstance(stamp, str):
         with contextlib.suppress(ValueError):
-            return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+            return datetime.fromisoformat(stamp).timestamp()  # 3.11: +0000 too, 5x strptime
     return None
 
 
@@ -137,8 +137,7 @@ class CallFlow:
         except Exception:
             log.exception("call_release_failed")
         finally:
-            with contextlib.suppress(Exception):
-                await self.service.finish_call(call.channel_id, committed_at)
+            self.service.finish_call(call.channel_id, committed_at)
 
     async def _refused(self, call: ActiveCall, start: CallStart) -> bool:
         """A blocked caller, or one calling in a loop: released at once with the

@@ -58,11 +58,13 @@ from ivr.verification.decisions import IdempotentEntry
 from ivr.verification.models import Verification
 from ivr.verification.ports import (
     RECENT_CALLS,
+    CallEnd,
     CallFilter,
     CallRecord,
     ChangeListener,
     CommitListener,
     Created,
+    Delivery,
     NewVerification,
     OutboxEvent,
 )
@@ -300,15 +302,11 @@ class PostgresStore:
             f"INSERT INTO calls ({CALL_COLUMNS}) VALUES ({CALL_PARAMS})", *call_values(call)
         )
 
-    async def finish_call(
-        self, channel_id: str, ended_at: float, committed_at: float | None = None
-    ) -> None:
-        await self.pool.execute(
+    async def finish_calls(self, ends: Sequence[CallEnd]) -> None:
+        await self.pool.executemany(
             "UPDATE calls SET ended_at = $1, committed_at = $2 WHERE channel_id = $3"
             " AND ended_at IS NULL",
-            ended_at,
-            committed_at,
-            channel_id,
+            [(e.ended_at, e.committed_at, e.channel_id) for e in ends],
         )
 
     async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]:
@@ -454,6 +452,14 @@ class PostgresStore:
             last_status,
             delivered_at,
             event_id,
+        )
+
+    async def record_deliveries(self, delivered: Sequence[Delivery]) -> None:
+        await self.pool.executemany(
+            "UPDATE outbox SET status = 'delivered', attempts = $1, next_attempt_at = $2,"
+            " last_error = NULL, last_status = $3, delivered_at = $2,"
+            " leased_by = NULL, lease_until = NULL WHERE id = $4",
+            [(d.attempts, d.delivered_at, d.http_status, d.event_id) for d in delivered],
         )
 
     async def release_backlog(self, portal: str | None, now: float) -> int:

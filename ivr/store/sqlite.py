@@ -35,11 +35,13 @@ from ivr.verification.decisions import IdempotentEntry
 from ivr.verification.models import Verification
 from ivr.verification.ports import (
     RECENT_CALLS,
+    CallEnd,
     CallFilter,
     CallRecord,
     ChangeListener,
     CommitListener,
     Created,
+    Delivery,
     NewVerification,
     OutboxEvent,
 )
@@ -247,17 +249,15 @@ class SqliteStore:
     async def record_call(self, call: CallRecord) -> None:
         await self._write(self._record, call)
 
-    def _finish(self, channel_id: str, ended_at: float, committed_at: float | None) -> None:
-        self.db.execute(
+    def _finish(self, ends: Sequence[CallEnd]) -> None:
+        self.db.executemany(
             "UPDATE calls SET ended_at = ?, committed_at = ? WHERE channel_id = ?"
             " AND ended_at IS NULL",
-            (ended_at, committed_at, channel_id),
+            [(e.ended_at, e.committed_at, e.channel_id) for e in ends],
         )
 
-    async def finish_call(
-        self, channel_id: str, ended_at: float, committed_at: float | None = None
-    ) -> None:
-        await self._write(self._finish, channel_id, ended_at, committed_at)
+    async def finish_calls(self, ends: Sequence[CallEnd]) -> None:
+        await self._write(self._finish, ends)
 
     def _list_calls(self, query: CallFilter) -> list[CallRecord]:
         where, args = call_where(query, lambda n: "?")
@@ -426,6 +426,19 @@ class SqliteStore:
             last_status,
             delivered_at,
         )
+
+    def _record_deliveries(self, delivered: Sequence[Delivery]) -> None:
+        self.db.executemany(
+            "UPDATE outbox SET status = 'delivered', attempts = ?, next_attempt_at = ?,"
+            " last_error = NULL, last_status = ?, delivered_at = ? WHERE id = ?",
+            [
+                (d.attempts, d.delivered_at, d.http_status, d.delivered_at, d.event_id)
+                for d in delivered
+            ],
+        )
+
+    async def record_deliveries(self, delivered: Sequence[Delivery]) -> None:
+        await self._write(self._record_deliveries, delivered)
 
     def _release_backlog(self, portal: str | None, now: float) -> int:
         cur = self.db.execute(

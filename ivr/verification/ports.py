@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from random import Random
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ivr.verification.models import Verification, iso
 from ivr.vocabulary import AnswerMode, OutboxStatus, Outcome
@@ -55,6 +55,23 @@ class CallRecord:
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
         }
+
+
+class CallEnd(NamedTuple):
+    """When the gateway let a call go, and when its outcome was committed (if it was)."""
+
+    channel_id: str
+    ended_at: float
+    committed_at: float | None = None
+
+
+class Delivery(NamedTuple):
+    """A callback event the portal answered with a 2xx."""
+
+    event_id: str
+    attempts: int
+    http_status: int
+    delivered_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +186,9 @@ class Store(Protocol):
 
     async def record_call(self, call: CallRecord) -> None: ...
 
-    async def finish_call(
-        self, channel_id: str, ended_at: float, committed_at: float | None = None
-    ) -> None: ...
+    async def finish_calls(self, ends: Sequence[CallEnd]) -> None:
+        """Record when each call was let go (and its outcome committed), in one write;
+        a call's first end counts."""
 
     async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]: ...
 
@@ -213,6 +230,9 @@ class Store(Protocol):
         last_status: int | None = None,
         delivered_at: float | None = None,
     ) -> None: ...
+
+    async def record_deliveries(self, delivered: Sequence[Delivery]) -> None:
+        """Mark events delivered, in one write (the sender batches its 2xx answers)."""
 
     async def release_backlog(self, portal: str | None, now: float) -> int:
         """Make every pending event of ``portal`` due now (the portal is back); how many."""

@@ -28,6 +28,7 @@ from ivr.verification.errors import (
 from ivr.verification.models import Status, Verification, iso
 from ivr.verification.ports import (
     RECENT_CALLS,
+    CallEnd,
     CallFilter,
     CallRecord,
     Created,
@@ -36,6 +37,7 @@ from ivr.verification.ports import (
 )
 
 log = get_logger("ivr.verification")
+END_BATCH = 0.05  # seconds a call's end waits to be written with others
 
 
 class VerificationService:
@@ -63,7 +65,9 @@ class VerificationService:
         self._did_waiters: dict[str, list[asyncio.Future[Verification | None]]] = {}
         self._kick = asyncio.Event()
         self._next_due: float | None = None
-        self._rechecks: set[asyncio.Task[None]] = set()
+        self._rechecks: set[asyncio.Task[None]] = set()  # background store work
+        self._ends: list[CallEnd] = []
+        self._ends_timer: asyncio.TimerHandle | None = None
 
     # -- portal operations ------------------------------------------------------------
 
@@ -259,8 +263,31 @@ class VerificationService:
         if hint_of(call) is not None:
             self._notify_did(call.did)
 
-    async def finish_call(self, channel_id: str, committed_at: float | None) -> None:
-        await self.store.finish_call(channel_id, self.clock(), committed_at)
+    def finish_call(self, channel_id: str, committed_at: float | None) -> None:
+        """The call was let go now. Written with the others of the next ``END_BATCH``
+        seconds in one store write: a call's end is bookkeeping (the outcome and any
+        verification were committed before), so one write per call is not worth it."""
+        self._ends.append(CallEnd(channel_id, self.clock(), committed_at))
+        if self._ends_timer is None:
+            self._ends_timer = asyncio.get_running_loop().call_later(END_BATCH, self._write_ends)
+
+    def _write_ends(self) -> None:
+        self._ends_timer = None
+        task = asyncio.create_task(self.flush_ends(), name="call-ends")
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def flush_ends(self) -> None:
+        """Write the call ends waiting for their batch (on a timer, and at shutdown)."""
+        if self._ends_timer is not None:
+            self._ends_timer.cancel()
+            self._ends_timer = None
+        ends, self._ends = self._ends, []
+        if ends:
+            try:
+                await self.store.finish_calls(ends)
+            except Exception:
+                log.exception("call_ends_not_recorded", calls=len(ends))
 
     async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]:
         return await self.store.list_calls(query)

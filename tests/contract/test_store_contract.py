@@ -15,7 +15,7 @@ from random import Random
 import pytest
 
 from ivr.verification.errors import IdempotencyConflict, NotFound, NotPending
-from ivr.verification.ports import CallFilter, CallRecord, NewVerification, Store
+from ivr.verification.ports import CallEnd, CallFilter, CallRecord, NewVerification, Store
 from ivr.vocabulary import AnswerMode, OutboxStatus, Outcome
 
 POOL = ("+81355550001", "+81355550002")
@@ -219,8 +219,8 @@ async def test_record_finish_and_list_calls(store: Store) -> None:
     )
     await store.record_call(withheld)
     await store.record_call(call("ch-2"))
-    await store.finish_call("ch-1", T0 + 5, committed_at=T0 + 0.01)
-    await store.finish_call("ch-1", T0 + 9)  # only the first end counts
+    await store.finish_calls([CallEnd("ch-1", T0 + 5, committed_at=T0 + 0.01)])
+    await store.finish_calls([CallEnd("ch-1", T0 + 9), CallEnd("nobody", T0 + 9)])  # first counts
     calls = await store.list_calls()
     assert [c.channel_id for c in calls] == ["ch-2", "ch-1"]  # newest first
     assert calls[1] == dataclasses.replace(withheld, ended_at=T0 + 5, committed_at=T0 + 0.01)

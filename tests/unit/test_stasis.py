@@ -16,7 +16,7 @@ from ivr.numbers import NumberPolicy
 from ivr.stasis import CallFlow, CallPolicy, CallRouter
 from ivr.store.sqlite import SqliteStore
 from ivr.trunks import Did, Inventory, Trunk
-from ivr.verification.service import VerificationService
+from ivr.verification.service import END_BATCH, VerificationService
 from ivr.vocabulary import AnswerMode, Outcome
 from tests.fakes import FakeAri
 
@@ -69,12 +69,14 @@ class Harness:
         self.router = CallRouter(self.ari, self.flow)
 
     async def call(self, event: dict[str, Any]) -> None:
-        """Deliver a StasisStart and wait until the call's task is done."""
+        """Deliver a StasisStart and wait until the call's task is done and its end is
+        written."""
         self.ari.channels.add(event["channel"]["id"])
         self.ari.emit(event)
         for _ in range(200):
             await asyncio.sleep(0.005)
             if self.router.active_calls == 0:
+                await self.service.flush_ends()
                 return
         raise AssertionError("the call did not finish")
 
@@ -207,3 +209,24 @@ async def test_on_connect_releases_orphans_only(harness: Harness) -> None:
 async def test_unknown_and_odd_events_are_ignored(harness: Harness, event: dict[str, Any]) -> None:
     harness.router.on_event(event)
     assert harness.router.active_calls == 0
+
+
+async def test_call_ends_are_written_together_in_one_store_write(harness: Harness) -> None:
+    writes: list[list[str]] = []
+    real = harness.service.store.finish_calls
+
+    async def spy(ends: Any) -> None:
+        writes.append([e.channel_id for e in ends])
+        await real(ends)
+
+    harness.service.store.finish_calls = spy  # type: ignore[method-assign]
+    for channel in ("e1", "e2", "e3"):
+        harness.ari.channels.add(channel)
+        harness.ari.emit(stasis_start(channel, REJECT))
+    for _ in range(100):
+        await asyncio.sleep(END_BATCH)
+        if writes:
+            break
+    assert writes == [["e1", "e2", "e3"]]
+    calls = await harness.service.list_calls()
+    assert len(calls) == 3 and all(c.ended_at is not None for c in calls)
