@@ -49,7 +49,7 @@ async def one(
         await bench.measured_sipp(run, [bench.gateway_pid], callers)
         await asyncio.sleep(3)
         timings = await bench.timings(since - 1)
-        got = bench.portal.received
+        got = await bench.portal.fetch()
         out = {
             "label": label,
             "ok": run.ok,

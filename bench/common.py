@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 PORTAL_PORT = 48090
 TOKEN = "bench-portal-token"
@@ -70,7 +73,7 @@ class Run:
     app_cpu: float = 0.0  # every gateway process together
     app_cpu_each: list[float] = field(default_factory=list)
     store_cpu: float | None = None  # PostgreSQL's processes, when it is the store
-    portal_cpu: float | None = None  # the benchmark's own portal (this process)
+    portal_cpu: float | None = None  # the portal receiving callbacks (its own process)
     committed: dict[str, Any] = field(default_factory=dict)
     # committed latency split: INVITE -> StasisStart read by the gateway (Asterisk and
     # the socket), StasisStart -> committed (the gateway), from the gateway's log.
@@ -97,30 +100,43 @@ def poll_session(total_timeout: float) -> aiohttp.ClientSession:
 
 
 class Portal:
-    """The local portal receiving callbacks: remembers when each verification's arrived."""
+    """The portal receiving callbacks (``bench.portal_app``), in a process of its own so
+    its CPU is its own (``pid``); ``fetch`` reads when each verification's arrived."""
 
     def __init__(self) -> None:
         self.received: dict[str, float] = {}
-        self.runner: web.AppRunner | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        at = time.time()
-        data = json.loads(body)
-        if data.get("type") == "verification.verified":
-            self.received[data["data"]["id"]] = at
-        return web.Response(status=204)
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the portal is not started"
+        return self.proc.pid
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", PORTAL_PORT).start()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.portal_app", str(PORTAL_PORT)],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.to_thread(self.proc.stdout.readline)
+        if line.strip() != b"ready":
+            raise RuntimeError("the benchmark's portal did not start")
+
+    async def fetch(self) -> dict[str, float]:
+        """Verification id -> when its verified callback arrived (all so far)."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{PORTAL_PORT}/received") as resp,
+        ):
+            self.received = await resp.json()
+        return self.received
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(self.proc.wait, 10)
+            self.proc = None
 
 
 def children_cpu(parent: int) -> float:

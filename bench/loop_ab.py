@@ -38,7 +38,7 @@ async def one(
         await bench.measured_sipp(run, [bench.gateway_pid], callers)
         await asyncio.sleep(3)
         timings = await bench.timings(since - 1)
-        got = bench.portal.received
+        got = await bench.portal.fetch()
         out = {
             "loop": loop,
             "ok": run.ok,

@@ -208,7 +208,7 @@ calls_per_caller_per_minute = 0
 
     async def measured_sipp(self, run: Run, app_pids: list[int], callers: list[str]) -> None:
         ast_pid = self.pbx.pid() or 0
-        own = os.getpid()  # the portal receiving callbacks runs in this process
+        own = self.portal.pid  # the portal receiving callbacks (its own process)
         t0 = time.monotonic()
         a0, o0 = cpu_seconds(ast_pid), cpu_seconds(own)
         p0 = [cpu_seconds(p) for p in app_pids]
@@ -420,15 +420,10 @@ calls_per_caller_per_minute = 0
             await self.measured_sipp(run, [p.pid for p, _ in self.gateways], callers)
             await asyncio.sleep(3)  # last calls end, last callbacks arrive
             timings = await self.timings(since - 1)
+            got = await self.portal.fetch()
             run.committed = pct([c - s for s, c in timings.values()])
-            run.callback = pct(
-                [
-                    self.portal.received[v] - s
-                    for v, (s, _) in timings.items()
-                    if v in self.portal.received
-                ]
-            )
-            run.callback["missing"] = sum(1 for v in ids if v not in self.portal.received)
+            run.callback = pct([got[v] - s for v, (s, _) in timings.items() if v in got])
+            run.callback["missing"] = sum(1 for v in ids if v not in got)
             run.split = self.split_latency(set(ids))
             log(
                 f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "

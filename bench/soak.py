@@ -101,7 +101,7 @@ class Soak:
                     await b.measured_sipp(run, [b.gateway_pid], callers)
                     await asyncio.sleep(3)
                     timings = await b.timings(since - 1)
-                    received = b.portal.received
+                    received = await b.portal.fetch()
                     self.done += self.chunk
                     row = {
                         "chunk": i + 1,
