@@ -121,7 +121,7 @@ class CallFlow:
                 return
             entry = self._dids.get(start.did)
             if entry is not None:
-                mode = entry[1].answer_mode
+                mode = AnswerMode(entry[1].answer_mode)  # a str from a hand-made Did too
                 language = entry[1].language or language
             record = await self._decide(start, mode)
             committed_at = time.time()

@@ -142,24 +142,36 @@ async def test_sigkill_loses_nothing_and_lost_channels_are_released(
     b = await _json(http.post(base, json={"phone_number": "09012340002"}))
     c = await _json(http.post(base, json={"phone_number": "09012340003"}))
     await call(a["dial_number"]["e164"], caller="09012340001")
-    # Verify B, and kill the gateway the moment B is committed: mid-prompt.
+    # Verify B, and kill the gateway the moment B is committed: the call is the
+    # dialplan's by then, so its prompt plays and it ends as usual without the gateway.
     call_b = asyncio.create_task(call(b["dial_number"]["e164"], caller="09012340002"))
     got = await _json(http.get(f"{base}/{b['id']}", params={"wait": "10"}))
     assert got["status"] == "verified"
     serve.kill()
     killed_at = time.time()
-    await serve.start()
     result_b = await asyncio.wait_for(call_b, 30)
-    # The channel the dead gateway left in Stasis was released by the new one on
-    # connect, long before the dialplan's 60 s guard.
-    assert result_b.answered and result_b.bye_received
+    assert result_b.answered and result_b.bye_received and result_b.audio_seconds > 1
     assert result_b.bye_at is not None and result_b.bye_at - killed_at < 10
+    # A call that reaches a gateway which then dies before deciding it (frozen, then
+    # killed) is left in the Stasis app: the next gateway releases it on connect,
+    # long before the dialplan's 60 s guard, without answering it.
+    await serve.start()
+    assert serve.proc is not None
+    serve.proc.send_signal(signal.SIGSTOP)
+    call_d = asyncio.create_task(call("0355550003", caller="09012340004"))
+    await asyncio.sleep(1.5)  # the channel waits in the app of the frozen gateway
+    serve.kill()
+    await serve.start()
+    restarted_at = time.time()
+    result_d = await asyncio.wait_for(call_d, 30)
+    assert result_d.final is not None and not result_d.answered
+    assert result_d.responses[-1].at - restarted_at < 10
+    assert "orphan_channel_released" in serve.log.read_text()
     for v, status in ((a, "verified"), (b, "verified"), (c, "pending")):
         now = await _json(http.get(f"{base}/{v['id']}"))
         assert now["status"] == status
         assert now["dial_number"] == v["dial_number"]
-    assert "orphan_channel_released" in serve.log.read_text()
-    # The pending one still verifies after the restart.
+    # The pending one still verifies after the restarts.
     await call(c["dial_number"]["e164"], caller="09012340003")
     assert (await _json(http.get(f"{base}/{c['id']}")))["status"] == "verified"
 
