@@ -11,6 +11,11 @@ and a reconnect handshake to it would hang without the timeout around it. Asteri
 answers the upgrade before it registers the app, and may drop the registration when it
 cleans up an older session late, so "connected" means "the app is listed", checked again
 every heartbeat.
+
+REST requests go over the same WebSocket once Asterisk has shown it takes them (ARI REST
+over WebSocket, Asterisk 22.3 and later: a ``RESTRequest`` message answered by a
+``RESTResponse`` event), which spares both sides an HTTP request per call; before that,
+with an older Asterisk, and when the socket goes away under a request, over HTTP.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -43,6 +49,13 @@ class AriError(Exception):
         self.status = status
 
 
+class _SocketGone(Exception):
+    """The WebSocket closed before a request over it was answered."""
+
+
+REQUEST_TIMEOUT = 10.0  # seconds, over either transport
+
+
 class AriClient:
     def __init__(self, settings: AsteriskSettings) -> None:
         self.settings = settings
@@ -56,6 +69,9 @@ class AriClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connected = asyncio.Event()
         self.connects = 0
+        self.rest_over_ws = False  # this socket answered a RESTRequest
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._seq = 0
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -72,7 +88,7 @@ class AriClient:
         self._session = aiohttp.ClientSession(
             headers={"Authorization": self._auth},
             connector=aiohttp.TCPConnector(limit=64),
-            timeout=aiohttp.ClientTimeout(total=10),
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
         )
         self._task = asyncio.create_task(self._run(), name="ari-events")
 
@@ -96,12 +112,60 @@ class AriClient:
         params: dict[str, str] | None = None,
         body: Any = None,
     ) -> Any:
+        ws = self._ws
+        if ws is not None and self.rest_over_ws and body is None:
+            with contextlib.suppress(_SocketGone):
+                return await self._over_ws(ws, method, path, params)
+        return await self._over_http(method, path, params, body)
+
+    async def _over_http(
+        self, method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+    ) -> Any:
         url = f"{self.base}{path}"
         async with self.session.request(method, url, params=params, json=body) as resp:
             text = await resp.text()
             if resp.status >= 400:
                 raise AriError(resp.status, method, path, text)
             return json.loads(text) if text else None
+
+    async def _over_ws(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+    ) -> Any:
+        self._seq += 1
+        request_id = str(self._seq)
+        uri = path.lstrip("/") + (f"?{urlencode(params)}" if params else "")
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = fut
+        try:
+            message = {"type": "RESTRequest", "request_id": request_id, "method": method}
+            try:
+                await ws.send_str(json.dumps({**message, "uri": uri}))
+            except (aiohttp.ClientError, ConnectionError, RuntimeError):
+                raise _SocketGone from None
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                answer = await fut
+        finally:
+            self._pending.pop(request_id, None)
+        status = int(answer.get("status_code") or 500)
+        text = str(answer.get("message_body") or "")
+        if status >= 400:
+            raise AriError(status, method, path, text)
+        return json.loads(text) if text else None
+
+    async def _probe_rest_over_ws(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Does this Asterisk take REST requests on the socket? An older one ignores the
+        message: HTTP it is, until the next connection."""
+        try:
+            async with asyncio.timeout(2.0):
+                await self._over_ws(ws, "GET", f"/applications/{self.app}", None)
+        except (TimeoutError, _SocketGone, AriError) as exc:
+            log.info("ari_rest_over_http", reason=str(exc) or type(exc).__name__)
+            return
+        self.rest_over_ws = ws is self._ws
 
     async def info(self) -> dict[str, Any]:
         data: dict[str, Any] = await self.request("GET", "/asterisk/info")
@@ -152,6 +216,7 @@ class AriClient:
                 continue
             self._ws = ws
             watch: asyncio.Task[None] | None = None
+            probe: asyncio.Task[None] | None = None
             self.connects += 1
             delay = 0.2
             try:
@@ -169,6 +234,7 @@ class AriClient:
                         log.exception("ari_resync_failed")
                 self.connected.set()
                 watch = asyncio.create_task(self._watch(ws), name="ari-watch")
+                probe = asyncio.create_task(self._probe_rest_over_ws(ws), name="ari-probe")
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         self._dispatch(msg.data)
@@ -177,6 +243,13 @@ class AriClient:
             finally:
                 self.connected.clear()
                 self._ws = None
+                self.rest_over_ws = False
+                for fut in self._pending.values():
+                    if not fut.done():
+                        fut.set_exception(_SocketGone())
+                if probe is not None:
+                    probe.cancel()
+                    probe = None
                 if watch is not None:
                     watch.cancel()
                     watch = None
@@ -193,7 +266,7 @@ class AriClient:
         async with asyncio.timeout(min(self.settings.connect_timeout, 2.0)):
             while True:
                 try:
-                    await self.request("GET", f"/applications/{self.app}")
+                    await self._over_http("GET", f"/applications/{self.app}")
                     return round((loop.time() - started) * 1000, 1)
                 except AriError as exc:
                     if exc.status != 404:
@@ -208,7 +281,8 @@ class AriClient:
         while not ws.closed:
             await asyncio.sleep(self.settings.heartbeat)
             try:
-                await self.request("GET", f"/applications/{self.app}")
+                # Over HTTP: Asterisk's registry, whatever happened to this socket.
+                await self._over_http("GET", f"/applications/{self.app}")
             except AriError as exc:
                 if exc.status == 404:
                     log.warning("ari_app_unregistered", app=self.app)
@@ -224,6 +298,11 @@ class AriClient:
             log.warning("ari_bad_event", size=len(data))
             return
         if not isinstance(event, dict):
+            return
+        if event.get("type") == "RESTResponse":
+            fut = self._pending.get(str(event.get("request_id")))
+            if fut is not None and not fut.done():
+                fut.set_result(event)
             return
         if event.get("type") == "ApplicationReplaced":
             # Another client connected with this app's name (two gateways sharing one

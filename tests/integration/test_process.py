@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ivr.asterisk.ari import AriClient
 from ivr.devtools.pbx import LocalPbx
 from tests.conftest import AUTH, DATA, LOG_FILES, Call, MakeGateway
 from tests.portal import free_port, wait_ready
@@ -246,3 +247,31 @@ async def test_gateway_registers_its_app_again_when_asterisk_drops_it(
     v = await gw.create("09012347777")
     await call("0355550001", caller="09012347777")
     assert (await gw.get(v["id"]))["status"] == "verified"
+
+
+async def test_call_control_goes_over_the_event_socket(
+    make_gateway: MakeGateway, call: Call
+) -> None:
+    """Asterisk 22 takes REST requests on the ARI WebSocket: once the gateway has seen
+    that, a call's hand-over to the dialplan sends no HTTP request."""
+    gw = await make_gateway(dids=["0355550001"])
+    ari = gw.parts.ari
+    assert isinstance(ari, AriClient)
+    for _ in range(100):
+        if ari.rest_over_ws:
+            break
+        await asyncio.sleep(0.05)
+    assert ari.rest_over_ws
+    over_http: list[str] = []
+    real = ari.session.request
+
+    def counted(method: str, url: str, **kwargs: Any) -> Any:
+        over_http.append(f"{method} {url}")
+        return real(method, url, **kwargs)
+
+    ari.session.request = counted  # type: ignore[method-assign]
+    v = await gw.create("09012346666")
+    result = await call("0355550001", caller="09012346666")
+    assert result.final is not None and result.audio_seconds > 1  # the prompt, then release
+    assert (await gw.get(v["id"]))["status"] == "verified"
+    assert [r for r in over_http if "/channels/" in r] == []
