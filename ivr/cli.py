@@ -25,8 +25,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop (libuv) by default: less CPU per call than asyncio's own loop
-    (docs/benchmarks.md); ``api.event_loop = "asyncio"`` runs on the standard one."""
+    """asyncio's own loop by default; ``api.event_loop = "uvloop"`` (libuv): about 5 %
+    less CPU per call, about 10 MiB more with 10,000 long polls (docs/benchmarks.md)."""
     if choice == "asyncio":
         return None
     import uvloop

@@ -8,7 +8,6 @@ import io
 import json
 import time
 
-import segno
 from aiohttp import web
 
 from ivr.api import CLIENT_TOKENS, SERVICE, SETTINGS
@@ -114,6 +113,8 @@ async def dial_number_qr(request: web.Request) -> web.Response:
     if e164 not in request.app[SERVICE].pool:
         raise web.HTTPNotFound(text="not one of this gateway's dial numbers")
     out = io.BytesIO()
+    import segno  # on demand: the QR codes are the only user, and few ask
+
     segno.make(f"tel:{e164}", error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False)
     return web.Response(
         body=out.getvalue(),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from ivr.log import get_logger
@@ -16,12 +16,17 @@ from ivr.verification.errors import DomainError, RateLimited
 log = get_logger("ivr.api")
 
 # What the stores raise when the database refuses or is gone.
-STORE_ERRORS: tuple[type[BaseException], ...] = (
-    sqlite3.Error,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    ConnectionError,
-)
+STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, ConnectionError)
+
+
+def _store_error(exc: Exception) -> bool:
+    """One of STORE_ERRORS, or asyncpg's: checked only when the PostgreSQL store loaded
+    it (an SQLite gateway does not import asyncpg, 14 MiB it never uses)."""
+    if isinstance(exc, STORE_ERRORS):
+        return True
+    asyncpg = sys.modules.get("asyncpg")
+    return asyncpg is not None and isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,15 +74,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             if name in exc.headers:
                 resp.headers[name] = exc.headers[name]
         return resp
-    except STORE_ERRORS as exc:
-        # The store refused or is away (a read-only file, PostgreSQL restarting):
-        # nothing was committed, and the client may retry.
-        log.error("store_unavailable", method=request.method, path=request.path, error=str(exc))
-        resp = error_response(
-            503, "store_unavailable", "the store is unavailable; nothing was saved, retry"
-        )
-        resp.headers["Retry-After"] = "1"
-        return resp
-    except Exception:
+    except Exception as exc:
+        if _store_error(exc):
+            # The store refused or is away (a read-only file, PostgreSQL restarting):
+            # nothing was committed, and the client may retry.
+            log.error("store_unavailable", method=request.method, path=request.path, error=str(exc))
+            resp = error_response(
+                503, "store_unavailable", "the store is unavailable; nothing was saved, retry"
+            )
+            resp.headers["Retry-After"] = "1"
+            return resp
         log.exception("api_error", method=request.method, path=request.path)
         return error_response(500, "internal_error", "internal error; see the gateway log")

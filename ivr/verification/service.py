@@ -40,6 +40,11 @@ log = get_logger("ivr.verification")
 END_BATCH = 0.05  # seconds a call's end waits to be written with others
 
 
+def _time_up(fut: asyncio.Future[Verification | None]) -> None:
+    if not fut.done():
+        fut.set_result(None)  # the waiter reads the verification as it is
+
+
 class VerificationService:
     def __init__(
         self,
@@ -134,16 +139,22 @@ class VerificationService:
         self, verification_id: str, timeout: float, portal: str | None = None
     ) -> Verification:
         """The verification once it is no longer pending, or as it is after ``timeout``."""
-        fut: asyncio.Future[Verification | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Verification | None] = loop.create_future()
         waiters = self._waiters.setdefault(verification_id, [])
         waiters.append(fut)  # registered before reading: a change in between still wakes us
         try:
             v = await self.get(verification_id, portal)
             if v.status.terminal or timeout <= 0:
                 return v
-            changed = None
-            with contextlib.suppress(TimeoutError):
-                changed = await asyncio.wait_for(fut, timeout)
+            del v  # thousands of waiting polls need not each hold a copy
+            # A timer on the future itself rather than asyncio.wait_for: a waiting poll
+            # holds one future and one timer handle, no second future and frame.
+            timer = loop.call_later(timeout, _time_up, fut)
+            try:
+                changed = await fut
+            finally:
+                timer.cancel()
             return changed if changed is not None else await self.get(verification_id)
         finally:
             with contextlib.suppress(ValueError):

@@ -180,13 +180,13 @@ def test_sd_notify_sends_one_datagram(tmp_path: Path, monkeypatch: pytest.Monkey
         assert server.recv(100) == b"READY=1\nSTATUS=serving"
 
 
-def test_serve_runs_on_uvloop_unless_told_otherwise() -> None:
+def test_serve_runs_on_asyncio_unless_told_uvloop() -> None:
     import uvloop
 
     from ivr.cli import event_loop_factory
     from ivr.config import ConfigError, load_settings
 
-    assert load_settings(None, environ={}).api.event_loop == "uvloop"
+    assert load_settings(None, environ={}).api.event_loop == "asyncio"
     assert event_loop_factory("uvloop") is uvloop.new_event_loop
     assert event_loop_factory("asyncio") is None
     with pytest.raises(ConfigError, match=r"api\.event_loop"):
