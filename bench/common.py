@@ -80,6 +80,7 @@ class Run:
     split: dict[str, Any] = field(default_factory=dict)
     callback: dict[str, Any] = field(default_factory=dict)
     creates_per_s: float | None = None
+    asterisk_rss_mib: float | None = None  # after the run's calls ended
 
     @property
     def failed_pct(self) -> float:

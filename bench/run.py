@@ -271,6 +271,7 @@ calls_per_caller_per_minute = 0
                 )
                 runs.append(run)
                 await asyncio.sleep(3)  # let the last calls and channels clear
+                run.asterisk_rss_mib = round(rss_kib(self.pbx.pid() or 0, "VmRSS") / 1024, 1)
                 if run.failed_pct >= 0.5:
                     break
         finally:
