@@ -1,0 +1,90 @@
+"""Min / median / max of each figure over several `make bench` runs.
+
+``python -m bench.summary bench-results/A.json bench-results/B.json ...``: the ceiling
+(minimal and stock modules), the gateway's sustained rate (under 0.5 % failed and
+callback p99 under 500 ms) as a ratio to the ceiling of the same run, latency at half the
+ceiling, creates per second, long-poll wake-ups, peak RSS, CPU per call and Asterisk's
+RSS, each as min / median / max, so no figure rests on one run.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.report import sustains
+
+
+def _best(runs: list[dict[str, Any]], ok: Any) -> dict[str, Any] | None:
+    return max((r for r in runs if ok(r)), key=lambda r: r["rate"], default=None)
+
+
+def _ceiling_ok(r: dict[str, Any]) -> bool:
+    return bool(r["failed"] / max(1, r["calls"]) < 0.005)
+
+
+def figures(res: dict[str, Any]) -> dict[str, float | None]:
+    ceiling = _best(res["ceiling"], _ceiling_ok)
+    stock = _best(res.get("ceiling_stock", []), _ceiling_ok)
+    gateway = _best(res["gateway"], sustains)
+    half = next((g for g in res["gateway"] if g["rate"] == res["half_rate"]), None)
+    c_rate = ceiling["rate"] if ceiling else None
+    out: dict[str, float | None] = {
+        "ceiling calls/s (minimal modules)": c_rate,
+        "ceiling calls/s (stock modules)": stock["rate"] if stock else None,
+        "ceiling minimal / stock": round(c_rate / stock["rate"], 2) if c_rate and stock else None,
+        "gateway sustained calls/s": gateway["rate"] if gateway else 0,
+        "gateway sustained / ceiling": round(gateway["rate"] / c_rate, 2)
+        if gateway and c_rate
+        else 0.0,
+        "half-ceiling rate": res["half_rate"],
+    }
+    if half:
+        split = half.get("split") or {}
+        out |= {
+            "committed p99 at half (ms)": half["committed"]["p99"],
+            "callback p99 at half (ms)": half["callback"]["p99"],
+            "asterisk -> gateway p99 at half (ms)": (split.get("asterisk_to_gateway") or {}).get(
+                "p99"
+            ),
+            "gateway CPU ms per call at half": round(10 * half["app_cpu"] / half["rate"], 2),
+            "Asterisk CPU ms per call at half": round(10 * half["asterisk_cpu"] / half["rate"], 2),
+            "portal CPU % at half": half.get("portal_cpu"),
+        }
+    c100 = next((r for r in res["ceiling"] if r["rate"] == res["half_rate"]), None)
+    if c100:
+        out["ceiling app CPU ms per call at half"] = round(10 * c100["app_cpu"] / c100["rate"], 2)
+        out["ceiling hand-over p99 at half (ms)"] = (
+            (c100.get("split") or {}).get("handover") or {}
+        ).get("p99")
+    for key, label in (("ceiling", "minimal"), ("ceiling_stock", "stock")):
+        rss = [r.get("asterisk_rss_mib") for r in res.get(key, []) if r.get("asterisk_rss_mib")]
+        out[f"Asterisk RSS after the ceiling runs, {label} (MiB)"] = rss[-1] if rss else None
+    creates = [g["creates_per_s"] for g in res["gateway"] if g.get("creates_per_s")]
+    out["creates per second (best rate of the run)"] = max(creates) if creates else None
+    for p in res.get("long_polls", []):
+        out[f"{p['polls']:,} long polls woken, p99 (ms)"] = p["wake"]["p99"]
+    m = res["memory"]
+    out[f"peak RSS, {m['pending']:,} pending + {m['long_polls']:,} polls (MiB)"] = m["peak_rss_mib"]
+    return out
+
+
+def main(paths: list[str]) -> int:
+    rows = [figures(json.loads(Path(p).read_text())) for p in paths]
+    print(
+        f"| figure | {' | '.join(f'run {i + 1}' for i in range(len(rows)))} | min / median / max |"
+    )
+    print("|---|" + "---|" * (len(rows) + 1))
+    for key in rows[0]:
+        values = [r.get(key) for r in rows]
+        nums = [v for v in values if isinstance(v, int | float)]
+        spread = f"{min(nums):g} / {statistics.median(nums):g} / {max(nums):g}" if nums else "-"
+        print(f"| {key} | {' | '.join(str(v) for v in values)} | {spread} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
