@@ -15,50 +15,14 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.common import TOKEN, Run, log, pct, save_results
+from bench.ab import one
+from bench.common import TOKEN, save_results
 from bench.run import ROOT, Bench
-
-
-async def one(
-    bench: Bench, http: aiohttp.ClientSession, loop: str, calls: int, rate: int
-) -> dict[str, Any]:
-    bench.start_gateway(env={"IVR_API_EVENT_LOOP": loop})
-    try:
-        await bench.wait_ready(http)
-        callers = bench.callers(calls)
-        _, creates = await bench.create(http, callers)
-        run = Run(loop, rate, calls, creates_per_s=round(creates, 1))
-        since = time.time()
-        await bench.measured_sipp(run, [bench.gateway_pid], callers)
-        await asyncio.sleep(3)
-        timings = await bench.timings(since - 1)
-        got = await bench.portal.fetch()
-        out = {
-            "loop": loop,
-            "ok": run.ok,
-            "failed": run.failed,
-            "creates_per_s": run.creates_per_s,
-            "gateway_cpu_pct": run.app_cpu,
-            "asterisk_cpu_pct": run.asterisk_cpu,
-            # CPU share of one core over the run, per completed call per second.
-            "gateway_cpu_ms_per_call": round(10 * run.app_cpu / rate, 3),
-            "committed": pct([c - s for s, c in timings.values()]),
-            "callback": pct([got[v] - s for v, (s, _) in timings.items() if v in got]),
-        }
-        log(
-            f"{loop}: {run.ok} ok, {run.failed} failed, gateway {run.app_cpu}% "
-            f"({out['gateway_cpu_ms_per_call']} ms/call), creates {run.creates_per_s}/s, "
-            f"committed p99 {out['committed']['p99']} ms, callback p99 {out['callback']['p99']} ms"
-        )
-        return out
-    finally:
-        bench.stop_gateway()
 
 
 async def main_async(bench: Bench, rounds: int, calls: int, rate: int) -> dict[str, Any]:
@@ -68,8 +32,12 @@ async def main_async(bench: Bench, rounds: int, calls: int, rate: int) -> dict[s
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
             for _ in range(rounds):
-                base = await one(bench, http, "asyncio", calls, rate)
-                fast = await one(bench, http, "uvloop", calls, rate)
+                base = await one(
+                    bench, http, "asyncio", calls, rate, {"IVR_API_EVENT_LOOP": "asyncio"}
+                )
+                fast = await one(
+                    bench, http, "uvloop", calls, rate, {"IVR_API_EVENT_LOOP": "uvloop"}
+                )
                 results.append(
                     {
                         "asyncio": base,

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ivr.batching import WriteBatch
 from ivr.config import CallbacksSettings, PortalSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
@@ -156,8 +157,9 @@ class CallbackSender:
         self._failing: set[str | None] = set()  # portals whose last attempt was retried
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
-        self._delivered: list[Delivery] = []
-        self._delivered_timer: asyncio.TimerHandle | None = None
+        self._delivered: WriteBatch[Delivery] = WriteBatch(
+            lambda done: self.store.record_deliveries(done), DELIVERED_BATCH, "callback_deliveries"
+        )
 
     def kick(self) -> None:
         """Something may be due now (a commit wrote to the outbox)."""
@@ -282,29 +284,10 @@ class CallbackSender:
         """Delivered events are marked in one write per ``DELIVERED_BATCH`` seconds. Until
         then ``_recent`` keeps the poll from sending one again; a crash in between sends
         it again after the restart (at least once, deduplicated by webhook-id)."""
-        self._delivered.append(delivery)
-        if self._delivered_timer is None:
-            self._delivered_timer = asyncio.get_running_loop().call_later(
-                DELIVERED_BATCH, self._write_delivered
-            )
-
-    def _write_delivered(self) -> None:
-        self._delivered_timer = None
-        task = asyncio.create_task(self.flush_delivered(), name="callbacks-delivered")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._delivered.add(delivery)
 
     async def flush_delivered(self) -> None:
-        if self._delivered_timer is not None:
-            self._delivered_timer.cancel()
-            self._delivered_timer = None
-        delivered, self._delivered = self._delivered, []
-        if delivered:
-            try:
-                await self.store.record_deliveries(delivered)
-            except Exception:
-                # Still pending in the store: they will be sent again (at least once).
-                log.exception("callback_deliveries_not_recorded", events=len(delivered))
+        await self._delivered.flush()
 
     def _target(self, event: OutboxEvent) -> tuple[str | None, PortalSettings | None]:
         portal = self.portals.get(event.portal or "")

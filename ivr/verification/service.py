@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from random import Random
 
 from ivr import numbers
+from ivr.batching import WriteBatch
 from ivr.config import RetentionSettings, VerificationSettings
 from ivr.log import get_logger
 from ivr.metrics import Metrics
@@ -70,9 +71,10 @@ class VerificationService:
         self._did_waiters: dict[str, list[asyncio.Future[Verification | None]]] = {}
         self._kick = asyncio.Event()
         self._next_due: float | None = None
-        self._rechecks: set[asyncio.Task[None]] = set()  # background store work
-        self._ends: list[CallEnd] = []
-        self._ends_timer: asyncio.TimerHandle | None = None
+        self._rechecks: set[asyncio.Task[None]] = set()
+        self._ends: WriteBatch[CallEnd] = WriteBatch(
+            lambda ends: self.store.finish_calls(ends), END_BATCH, "call_ends"
+        )
 
     # -- portal operations ------------------------------------------------------------
 
@@ -278,27 +280,11 @@ class VerificationService:
         """The call was let go now. Written with the others of the next ``END_BATCH``
         seconds in one store write: a call's end is bookkeeping (the outcome and any
         verification were committed before), so one write per call is not worth it."""
-        self._ends.append(CallEnd(channel_id, self.clock(), committed_at))
-        if self._ends_timer is None:
-            self._ends_timer = asyncio.get_running_loop().call_later(END_BATCH, self._write_ends)
-
-    def _write_ends(self) -> None:
-        self._ends_timer = None
-        task = asyncio.create_task(self.flush_ends(), name="call-ends")
-        self._rechecks.add(task)
-        task.add_done_callback(self._rechecks.discard)
+        self._ends.add(CallEnd(channel_id, self.clock(), committed_at))
 
     async def flush_ends(self) -> None:
         """Write the call ends waiting for their batch (on a timer, and at shutdown)."""
-        if self._ends_timer is not None:
-            self._ends_timer.cancel()
-            self._ends_timer = None
-        ends, self._ends = self._ends, []
-        if ends:
-            try:
-                await self.store.finish_calls(ends)
-            except Exception:
-                log.exception("call_ends_not_recorded", calls=len(ends))
+        await self._ends.flush()
 
     async def list_calls(self, query: CallFilter = RECENT_CALLS) -> list[CallRecord]:
         return await self.store.list_calls(query)
