@@ -213,15 +213,21 @@ def normalize(text: str) -> str:
     Raises :class:`InvalidNumber` (and nothing else) for input that is no phone number.
     The result is idempotent: ``normalize(normalize(x)) == normalize(x)``.
     """
+    return _normalized(text)[0]
+
+
+def _normalized(text: str) -> tuple[str, phonenumbers.PhoneNumber | None]:
+    """:func:`normalize`'s E.164, and the number phonenumbers parsed on the way (None
+    where none was parsed), so that :func:`check` parses each number once."""
     if isinstance(text, str) and _JAPANESE_E164.fullmatch(text):  # as phonenumbers writes it
-        return text
+        return text, None
     s = _international(_clean(text))
     # Carrier free-dial (0037, 0066, 0077, 0088) keeps its leading 00 after +81, as
     # phonenumbers writes 0037; parsing would read 00 as an international prefix.
     if s[:4] in _UNLISTED_RANGES and s.startswith("00") and 9 <= len(s) <= 12:
-        return "+81" + s
+        return "+81" + s, None
     if s.startswith("+8100") and s[3:7] in _UNLISTED_RANGES:
-        return s
+        return s, None
     try:
         parsed = phonenumbers.parse(s, "JP")
     except phonenumbers.NumberParseException:
@@ -229,7 +235,7 @@ def normalize(text: str) -> str:
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if len(e164) < 4:
         raise InvalidNumber("too_short", text)
-    return e164
+    return e164, parsed
 
 
 def _length_reason(parsed: phonenumbers.PhoneNumber) -> str:
@@ -288,7 +294,7 @@ def _check_cached(text: str, policy: NumberPolicy) -> NumberCheck:
 
 def _check(text: str, policy: NumberPolicy) -> NumberCheck:
     try:
-        e164 = normalize(text)
+        e164, parsed = _normalized(text)
     except InvalidNumber as exc:
         return _verdict(
             text if isinstance(text, str) else repr(text), False, None, None, None, exc.reason
@@ -298,14 +304,16 @@ def _check(text: str, policy: NumberPolicy) -> NumberCheck:
         for prefix, (type_, reason) in _UNLISTED_RANGES.items():
             if national_digits.startswith(prefix):
                 return _verdict(text, False, e164, national_digits, type_, reason)
-    parsed = phonenumbers.parse(e164)
-    if parsed.country_code != 81:
-        foreign_type = _TYPE_NAMES.get(phonenumbers.number_type(parsed))
+    if parsed is None:
+        parsed = phonenumbers.parse(e164)
+    if parsed.country_code != 81:  # typed as written in E.164 (a leading zero may differ)
+        foreign_type = _TYPE_NAMES.get(phonenumbers.number_type(phonenumbers.parse(e164)))
         return _verdict(text, False, e164, None, foreign_type, "foreign")
-    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    if not phonenumbers.is_valid_number(parsed):
+    number_type = phonenumbers.number_type(parsed)  # UNKNOWN: not a valid number
+    if number_type == PhoneNumberType.UNKNOWN:
         return _verdict(text, False, None, None, None, _length_reason(parsed))
-    type_ = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")
+    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    type_ = _TYPE_NAMES.get(number_type, "unknown")
     if any(national_digits.startswith(p) for p in policy.deny_prefixes):
         return _verdict(text, False, e164, national, type_, "denied_prefix")
     if type_ == "fixed_line":
