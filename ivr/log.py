@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from ivr import jsoncodec
 from ivr.numbers import mask
 
 # Not inside a longer word, id or decimal: Asterisk channel ids (1732543123.45) stay whole.
@@ -52,7 +53,9 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     """Set up structlog for the process. ``fmt`` is ``auto``, ``json`` or ``console``."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if use_console
+        else structlog.processors.JSONRenderer(serializer=jsoncodec.log_dumps)
     )
     structlog.configure(
         processors=[

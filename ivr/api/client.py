@@ -5,11 +5,11 @@ number. The portal API (``/v1``) and the admin API never answer a browser origin
 from __future__ import annotations
 
 import io
-import json
 import time
 
 from aiohttp import web
 
+from ivr import jsoncodec
 from ivr.api import CLIENT_TOKENS, SERVICE, SETTINGS
 from ivr.api.errors import error_response
 from ivr.api.portal import wait_seconds
@@ -72,8 +72,9 @@ async def client_verification(request: web.Request) -> web.Response:
         resp.headers.update(cors)
         return resp
     return web.Response(
-        text=json.dumps(public_view(v, hint, service.clock()), ensure_ascii=False),
+        body=jsoncodec.dumpb(public_view(v, hint, service.clock())),
         content_type="application/json",
+        charset="utf-8",
         headers={**cors, "Cache-Control": "no-store"},
     )
 

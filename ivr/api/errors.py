@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr import jsoncodec
 from ivr.log import get_logger
 from ivr.ratelimit import retry_after_header
 from ivr.verification.errors import DomainError, RateLimited
@@ -50,9 +51,7 @@ def error_response(
 
 
 def _dumps(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, ensure_ascii=False)
+    return jsoncodec.dumps(obj)
 
 
 @web.middleware

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ivr import numbers
+from ivr import jsoncodec, numbers
 from ivr.api import CLIENT_TOKENS, LIMITS, METRICS, POLICY, SERVICE, SETTINGS
 from ivr.api.schemas import CheckNumber, CreateVerification, json_object
 from ivr.config import PortalSettings
@@ -42,9 +42,10 @@ class CallbackNotAllowed(DomainError):
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        text=json.dumps(data, ensure_ascii=False),
+        body=jsoncodec.dumpb(data),
         status=status,
         content_type="application/json",
+        charset="utf-8",
         headers=headers,
     )
 

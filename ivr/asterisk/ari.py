@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +29,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from ivr import jsoncodec
 from ivr.config import AsteriskSettings
 from ivr.log import get_logger
 
@@ -126,7 +126,7 @@ class AriClient:
             text = await resp.text()
             if resp.status >= 400:
                 raise AriError(resp.status, method, path, text)
-            return json.loads(text) if text else None
+            return jsoncodec.loads(text) if text else None
 
     async def _over_ws(
         self,
@@ -143,7 +143,7 @@ class AriClient:
         try:
             message = {"type": "RESTRequest", "request_id": request_id, "method": method}
             try:
-                await ws.send_str(json.dumps({**message, "uri": uri}))
+                await ws.send_str(jsoncodec.dumps({**message, "uri": uri}))
             except (aiohttp.ClientError, ConnectionError, RuntimeError):
                 raise _SocketGone from None
             async with asyncio.timeout(REQUEST_TIMEOUT):
@@ -154,7 +154,7 @@ class AriClient:
         text = str(answer.get("message_body") or "")
         if status >= 400:
             raise AriError(status, method, path, text)
-        return json.loads(text) if text else None
+        return jsoncodec.loads(text) if text else None
 
     async def _probe_rest_over_ws(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Does this Asterisk take REST requests on the socket? An older one ignores the
@@ -293,7 +293,7 @@ class AriClient:
 
     def _dispatch(self, data: str) -> None:
         try:
-            event = json.loads(data)
+            event = jsoncodec.loads(data)
         except ValueError:
             log.warning("ari_bad_event", size=len(data))
             return

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 
+from ivr import jsoncodec
 from ivr.verification.models import Status, Verification, iso
 
 EVENT_TYPES = {
@@ -23,9 +23,5 @@ def terminal_event(v: Verification, now: float) -> tuple[str, str, str]:
     if not v.status.terminal:
         raise ValueError(f"verification {v.id} is still pending")
     type_ = EVENT_TYPES[v.status]
-    body = json.dumps(
-        {"type": type_, "timestamp": iso(now), "data": v.to_api()},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    body = jsoncodec.dumps({"type": type_, "timestamp": iso(now), "data": v.to_api()})
     return new_event_id(), type_, body
