@@ -20,7 +20,6 @@ import base64
 import contextlib
 import email.utils
 import functools
-import hashlib
 import hmac
 import random
 import time
@@ -69,7 +68,7 @@ def sign(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> st
     to_sign = f"{msg_id}.{timestamp}.".encode() + body
     signatures = []
     for secret in secrets:
-        digest = hmac.new(_key(secret), to_sign, hashlib.sha256).digest()
+        digest = hmac.digest(_key(secret), to_sign, "sha256")  # one-shot, in C
         signatures.append("v1," + base64.b64encode(digest).decode())
     return " ".join(signatures)
 

@@ -30,13 +30,15 @@ class _Job:
     mode: Mode
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """On the loop: answer a batch's jobs (one wake-up for the batch, not one per job)."""
+    for job, result, error in outcomes:
+        if job.future.done():
+            continue
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
 
 
 class GroupCommit:
@@ -142,8 +144,11 @@ class GroupCommit:
                     self._db().execute("ROLLBACK")
                 outcomes = [(j, r, exc if j.mode == "write" else e) for j, r, e in outcomes]
                 emitted = []
-        for job, result, error in outcomes:
-            job.future.get_loop().call_soon_threadsafe(_settle, job.future, result, error)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+        for loop, answered in by_loop.items():
+            loop.call_soon_threadsafe(_settle, answered)
         hook = self.on_committed
         if emitted and hook is not None:
             batch[0].future.get_loop().call_soon_threadsafe(hook, emitted)
