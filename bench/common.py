@@ -46,6 +46,24 @@ def pct(values: list[float]) -> dict[str, float | None]:
     return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 2), "n": len(xs)}
 
 
+BISECT_STEP = 25  # calls/s: how close the search for the highest sustained rate gets
+
+
+def next_rate(rates: list[int], held: dict[int, bool]) -> int | None:
+    """The next rate to try: ``rates`` rising until one does not hold, then halving the
+    gap between the highest that held and the lowest that did not, down to
+    ``BISECT_STEP``, so a ceiling between two listed rates is found (None: done)."""
+    failed = [r for r, ok in held.items() if not ok]
+    if not failed:
+        return next((r for r in rates if r not in held), None)
+    low_fail = min(failed)
+    best = max((r for r, ok in held.items() if ok and r < low_fail), default=0)
+    if low_fail - best <= BISECT_STEP:
+        return None
+    mid = best + max(BISECT_STEP, (low_fail - best) // 2 // BISECT_STEP * BISECT_STEP)
+    return mid if mid < low_fail and mid not in held else None
+
+
 def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

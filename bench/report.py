@@ -64,6 +64,9 @@ def table(results: dict[str, Any]) -> str:
         f"memory: {m['pending']} pending + {m['long_polls']} long polls: peak RSS "
         f"{m['peak_rss_mib']} MiB (idle {m['idle_rss_mib']} MiB)"
     )
+    if results.get("creates"):
+        c = results["creates"]
+        lines.append(f"creates on their own (16 clients): {c['rounds']} per second")
     c_best = next(r for r in results["ceiling"] if r["rate"] == results["ceiling_rate"])
     for label in dict.fromkeys(r["target"] for r in runs):
         # Sustained: under 0.5 % failed and callback p99 under 500 ms (issue 15).
@@ -97,7 +100,7 @@ def ceilings(results: dict[str, Any]) -> list[str]:
     (channel created -> StasisStart read by the minimal app)."""
     lines = []
     for key in ("ceiling", "ceiling_stock"):
-        for r in results.get(key, []):
+        for r in sorted(results.get(key, []), key=lambda r: r["rate"]):
             h = (r.get("split") or {}).get("handover") or {}
             lines.append(
                 f"{key:<13} {r['rate']:>4}/s: {r['ok']} ok, {r['failed']} failed; hand-over "

@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,12 +49,13 @@ from bench.common import (
     children_cpu,
     cpu_seconds,
     log,
+    next_rate,
     pct,
     poll_session,
     rss_kib,
     save_results,
 )
-from bench.report import machine, table
+from bench.report import machine, sustains, table
 from bench.shared import postgres_runs
 from ivr.config import load_settings, replace
 from ivr.devtools.pbx import LocalPbx
@@ -259,7 +261,8 @@ calls_per_caller_per_minute = 0
         runs: list[Run] = []
         windows: list[tuple[float, float]] = []
         try:
-            for rate in self.rates:
+            held: dict[int, bool] = {}
+            while (rate := next_rate(self.rates, held)) is not None:
                 calls = int(rate * self.seconds)
                 run = Run(label, rate, calls)
                 started = time.time()
@@ -272,8 +275,7 @@ calls_per_caller_per_minute = 0
                 runs.append(run)
                 await asyncio.sleep(3)  # let the last calls and channels clear
                 run.asterisk_rss_mib = round(rss_kib(self.pbx.pid() or 0, "VmRSS") / 1024, 1)
-                if run.failed_pct >= 0.5:
-                    break
+                held[rate] = run.failed_pct < 0.5
         finally:
             app.send_signal(signal.SIGTERM)
             app.wait(10)
@@ -375,6 +377,14 @@ calls_per_caller_per_minute = 0
         await asyncio.gather(*(worker() for _ in range(16)))
         return ids, len(callers) / (time.monotonic() - started)
 
+    async def creates(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+        """Creates per second on their own: 1,000 to warm up, then three rounds of 5,000
+        (16 clients, no calls running), each round's rate and their median."""
+        await self.create(http, self.callers(1000))
+        rounds = [round((await self.create(http, self.callers(5000)))[1], 1) for _ in range(3)]
+        log(f"creates: {rounds} per second")
+        return {"rounds": rounds, "median": statistics.median(rounds), "clients": 16}
+
     async def timings(self, since: float) -> dict[str, tuple[float, float]]:
         """verification id -> (call started at Asterisk, committed), from the store."""
         query = (
@@ -409,10 +419,19 @@ calls_per_caller_per_minute = 0
         return {"asterisk_to_gateway": pct(stasis), "gateway_to_commit": pct(commit)}
 
     async def gateway_runs(
-        self, http: aiohttp.ClientSession, rates: list[int], label: str = "gateway"
+        self,
+        http: aiohttp.ClientSession,
+        rates: list[int],
+        label: str = "gateway",
+        search: bool = True,
     ) -> list[Run]:
+        """Calls at ``rates`` rising; with ``search``, then between the highest rate
+        sustained (under 0.5 % failed, callback p99 under 500 ms) and the lowest not."""
         runs: list[Run] = []
-        for rate in rates:
+        held: dict[int, bool] = {}
+        while (
+            rate := next_rate(rates, held) if search else next(iter(rates[len(runs) :]), None)
+        ) is not None:
             calls = int(rate * self.seconds)
             callers = self.callers(calls)
             ids, creates = await self.create(http, callers)
@@ -436,8 +455,7 @@ calls_per_caller_per_minute = 0
                 + (f", postgresql {run.store_cpu}%" if run.store_cpu is not None else "")
             )
             runs.append(run)
-            if run.failed_pct >= 0.5:
-                break
+            held[rate] = sustains(asdict(run))
         return runs
 
     async def wait_for_polls(self, http: aiohttp.ClientSession, n: int) -> None:
@@ -554,12 +572,13 @@ calls_per_caller_per_minute = 0
             self.start_gateway()
             async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                 await self.wait_ready(http)
-                gateway = await self.gateway_runs(http, [r.rate for r in ceiling])
+                gateway = await self.gateway_runs(http, self.rates)
                 half = max(10, best.rate // 2)
                 half_run = next((r for r in gateway if r.rate == half), None)
                 if half_run is None:
-                    half_run = (await self.gateway_runs(http, [half]))[0]
+                    half_run = (await self.gateway_runs(http, [half], search=False))[0]
                     gateway.append(half_run)
+                creates = await self.creates(http)
                 # Woken by calls at half the ceiling rate, like the latency targets.
                 polls = [await self.long_polls(http, 1000, half)]
                 if not quick:
@@ -571,7 +590,7 @@ calls_per_caller_per_minute = 0
                 postgres: list[Run] = []
                 if self.postgres:
                     try:
-                        postgres = await postgres_runs(self, http, [r.rate for r in gateway])
+                        postgres = await postgres_runs(self, http, self.rates)
                     except Exception as exc:  # keep the SQLite results; say what failed
                         log(f"the PostgreSQL runs failed: {exc}")
         finally:
@@ -587,6 +606,7 @@ calls_per_caller_per_minute = 0
                 "ceiling_rate": best.rate,
                 "half_rate": half_run.rate,
                 "long_polls": polls,
+                "creates": creates,
                 "memory": memory,
             }
         )

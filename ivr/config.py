@@ -70,8 +70,8 @@ class AsteriskSettings:
     # Asterisk's systemname: prefixes channel ids, so they stay unique across nodes
     # (set per node from [[nodes]]).
     system_name: str = ""
-    # modules.conf: "minimal" loads only what the gateway uses; "stock" autoloads
-    # Debian's set (the benchmark compares the two).
+    # "minimal" loads only the modules the gateway uses, no CDRs; "stock": Debian's set
+    # and its CDR files (the benchmark compares the two).
     modules: str = "minimal"
 
     def validate(self) -> None:

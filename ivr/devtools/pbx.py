@@ -173,7 +173,7 @@ class LocalPbx:
     def install_config(self) -> None:
         files = render.render(self.settings, self.inventory, self.inside)
         render.write(files, self.base / "etc")
-        for sub in ("run", "log", "db", "spool"):
+        for sub in ("run", "log", "log/cdr-csv", "db", "spool"):  # cdr-csv: the stock set
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         # Where ``calls.asterisk_prompts_dir`` points (by default PbxSettings.sounds_dir;
         # the cluster's nodes share one directory in the rootfs).

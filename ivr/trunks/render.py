@@ -44,7 +44,8 @@ def render(settings: Settings, inventory: Inventory, base_dir: str) -> dict[str,
         "pjsip.conf": _pjsip_conf(settings, inventory),
         "extensions.conf": _extensions_conf(settings, inventory),
         "stasis.conf": "",
-        "cdr.conf": "[general]\nenable = no\n",
+        # CDRs are written only by the stock set (Debian's cdr.conf: on, to CSV files).
+        "cdr.conf": STOCK_CDR if a.modules == "stock" else "[general]\nenable = no\n",
         "cel.conf": "[general]\nenable = no\n",
     }
     return {name: HEADER + body for name, body in sorted(files.items())}
@@ -158,6 +159,13 @@ STOCK_NOLOAD = (
     "res_statsd.so", "chan_motif.so", "res_xmpp.so", "res_calendar.so", "res_snmp.so",
     "cdr_radius.so", "cel_radius.so",
 )  # fmt: skip
+
+
+# Debian's cdr.conf as packaged: CDRs enabled (the default), one CSV line per call.
+STOCK_CDR = (
+    "[general]\n\n[csv]\nusegmtime = yes\nloguniqueid = yes\nloguserfield = yes\n"
+    "accountlogs = yes\n"
+)
 
 
 def _modules_conf(which: str = "minimal") -> str:
