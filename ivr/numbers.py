@@ -147,10 +147,23 @@ class NumberCheck:
     input: str
     eligible: bool
     e164: str | None
-    national: str | None
     type: str | None
     reason: str | None
     messages: dict[str, str] = field(default_factory=dict)
+    # The national form as given, or None; ``_formatted`` (a valid Japanese number): it
+    # is formatted from e164 when first read. Creates and calls never read it, and
+    # formatting is a third of a check's cost.
+    _national: str | None = field(default=None, repr=False, compare=False)
+    _formatted: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def national(self) -> str | None:
+        if self._formatted and self.e164 is not None:
+            parsed = phonenumbers.parse(self.e164)
+            formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+            object.__setattr__(self, "_national", formatted)  # once per verdict
+            object.__setattr__(self, "_formatted", False)
+        return self._national
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -205,6 +218,10 @@ def _international(s: str) -> str:
 # formatting it again gives it back unchanged, so the call path (read_identity, then
 # check) parses a caller's number once fewer.
 _JAPANESE_E164 = re.compile(r"\+81[1-9]\d{8,9}")
+# E.164 -> the number phonenumbers parsed on the way to it (the latest few): the call
+# path normalises a caller's number, then checks that E.164 form.
+_PARSED: dict[str, phonenumbers.PhoneNumber] = {}
+_PARSED_MAX = 4096
 
 
 def normalize(text: str) -> str:
@@ -220,7 +237,7 @@ def _normalized(text: str) -> tuple[str, phonenumbers.PhoneNumber | None]:
     """:func:`normalize`'s E.164, and the number phonenumbers parsed on the way (None
     where none was parsed), so that :func:`check` parses each number once."""
     if isinstance(text, str) and _JAPANESE_E164.fullmatch(text):  # as phonenumbers writes it
-        return text, None
+        return text, _PARSED.get(text)
     s = _international(_clean(text))
     # Carrier free-dial (0037, 0066, 0077, 0088) keeps its leading 00 after +81, as
     # phonenumbers writes 0037; parsing would read 00 as an international prefix.
@@ -235,6 +252,10 @@ def _normalized(text: str) -> tuple[str, phonenumbers.PhoneNumber | None]:
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if len(e164) < 4:
         raise InvalidNumber("too_short", text)
+    if parsed.country_code == 81 and _JAPANESE_E164.fullmatch(e164):
+        _PARSED[e164] = parsed  # a caller's number: checked next, in its E.164 form
+        if len(_PARSED) > _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]
     return e164, parsed
 
 
@@ -262,6 +283,9 @@ def _valid_nsn(nsn: str) -> bool:
         return False
 
 
+_FORMAT = "format"  # _verdict's national: format e164 when it is read
+
+
 def _verdict(
     text: str,
     eligible: bool,
@@ -274,7 +298,9 @@ def _verdict(
     if reason is not None:
         ja, en = MESSAGES[reason]
         messages = {"ja": ja, "en": en}
-    return NumberCheck(text, eligible, e164, national, type_, reason, messages)
+    if national is _FORMAT:
+        return NumberCheck(text, eligible, e164, type_, reason, messages, None, True)
+    return NumberCheck(text, eligible, e164, type_, reason, messages, national)
 
 
 def check(text: str, policy: NumberPolicy | None = None) -> NumberCheck:
@@ -312,7 +338,7 @@ def _check(text: str, policy: NumberPolicy) -> NumberCheck:
     number_type = phonenumbers.number_type(parsed)  # UNKNOWN: not a valid number
     if number_type == PhoneNumberType.UNKNOWN:
         return _verdict(text, False, None, None, None, _length_reason(parsed))
-    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    national = _FORMAT
     type_ = _TYPE_NAMES.get(number_type, "unknown")
     if any(national_digits.startswith(p) for p in policy.deny_prefixes):
         return _verdict(text, False, e164, national, type_, "denied_prefix")
