@@ -214,14 +214,17 @@ def _international(s: str) -> str:
     return s
 
 
-# "+81" and a national significant number of 9 or 10 digits (no trunk 0): parsing and
-# formatting it again gives it back unchanged, so the call path (read_identity, then
-# check) parses a caller's number once fewer.
+# The two forms nearly every number arrives in: "+81" or the trunk prefix 0, then a
+# national significant number of 9 or 10 digits. phonenumbers.parse gives exactly country
+# code 81 and those digits for both (its only national prefix for them is the 0; 010, the
+# international prefix, is taken by _international first), so they are read without
+# parsing; the unit tests compare the two over generated numbers.
 _JAPANESE_E164 = re.compile(r"\+81[1-9]\d{8,9}")
-# E.164 -> the number phonenumbers parsed on the way to it (the latest few): the call
-# path normalises a caller's number, then checks that E.164 form.
-_PARSED: dict[str, phonenumbers.PhoneNumber] = {}
-_PARSED_MAX = 4096
+_JAPANESE_NATIONAL = re.compile(r"0[1-9]\d{8,9}")
+
+
+def _japanese(nsn: str) -> phonenumbers.PhoneNumber:
+    return phonenumbers.PhoneNumber(country_code=81, national_number=int(nsn))
 
 
 def normalize(text: str) -> str:
@@ -234,11 +237,15 @@ def normalize(text: str) -> str:
 
 
 def _normalized(text: str) -> tuple[str, phonenumbers.PhoneNumber | None]:
-    """:func:`normalize`'s E.164, and the number phonenumbers parsed on the way (None
-    where none was parsed), so that :func:`check` parses each number once."""
+    """:func:`normalize`'s E.164, and the number as phonenumbers reads it (None for the
+    carrier free-dial ranges it does not know), so that :func:`check` reads it once."""
     if isinstance(text, str) and _JAPANESE_E164.fullmatch(text):  # as phonenumbers writes it
-        return text, _PARSED.get(text)
+        return text, _japanese(text[3:])
     s = _international(_clean(text))
+    if _JAPANESE_NATIONAL.fullmatch(s):
+        return "+81" + s[1:], _japanese(s[1:])
+    if _JAPANESE_E164.fullmatch(s):
+        return s, _japanese(s[3:])
     # Carrier free-dial (0037, 0066, 0077, 0088) keeps its leading 00 after +81, as
     # phonenumbers writes 0037; parsing would read 00 as an international prefix.
     if s[:4] in _UNLISTED_RANGES and s.startswith("00") and 9 <= len(s) <= 12:
@@ -252,10 +259,6 @@ def _normalized(text: str) -> tuple[str, phonenumbers.PhoneNumber | None]:
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if len(e164) < 4:
         raise InvalidNumber("too_short", text)
-    if parsed.country_code == 81 and _JAPANESE_E164.fullmatch(e164):
-        _PARSED[e164] = parsed  # a caller's number: checked next, in its E.164 form
-        if len(_PARSED) > _PARSED_MAX:
-            del _PARSED[next(iter(_PARSED))]
     return e164, parsed
 
 

@@ -177,3 +177,23 @@ def test_every_format_of_one_valid_number_gives_one_e164(
         "fullwidth": ("0" + nsn).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
     }[style]
     assert normalize(written) == e164
+
+
+@given(st.from_regex(r"[1-9][0-9]{8,9}", fullmatch=True), st.sampled_from(["0", "+81"]))
+@settings(max_examples=500)
+def test_the_unparsed_japanese_forms_read_as_phonenumbers_parses_them(nsn: str, lead: str) -> None:
+    # normalize reads "0<nsn>" and "+81<nsn>" without phonenumbers.parse (they are most
+    # of what arrives); that is only right while parse agrees, number for number
+    # (010... is the international prefix, and must still be read as one).
+    import phonenumbers
+
+    written = lead + nsn
+    try:
+        expected = phonenumbers.parse(numbers._international(written), "JP")
+    except phonenumbers.NumberParseException:
+        with pytest.raises(InvalidNumber):
+            numbers._normalized(written)
+        return
+    e164, parsed = numbers._normalized(written)
+    assert parsed == expected
+    assert e164 == phonenumbers.format_number(expected, phonenumbers.PhoneNumberFormat.E164)
