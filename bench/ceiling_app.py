@@ -8,8 +8,9 @@ TCPConnector(limit=32).
 
 It also measures what the gateway's `stasis_ms` split measures: the hand-over, from the
 channel's creation (the INVITE reaching Asterisk) to its StasisStart read off the
-socket, so the gateway's own share of that latency is known. On SIGTERM it writes the
-(read time, hand-over) pairs in seconds as JSON to <latency_file>.
+socket, so the gateway's own share of that latency is known. On SIGUSR1 (after each
+rate) and on SIGTERM it writes the (read time, hand-over) pairs in seconds as JSON to
+<latency_file>.
 Run: python -m bench.ceiling_app <ari_url> <user> <password> <app> <extension> <latency_file>
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -40,14 +42,21 @@ async def main(
 ) -> None:
     handover: list[tuple[float, float]] = []
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    def dump() -> None:
+        with open(latency_file + ".tmp", "w") as f:
+            json.dump(handover, f)
+        os.replace(latency_file + ".tmp", latency_file)
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump)
     try:
         runner = asyncio.create_task(serve(base, user, password, app, extension, handover))
         await stop.wait()
         runner.cancel()
     finally:
-        with open(latency_file, "w") as f:
-            json.dump(handover, f)
+        dump()
 
 
 async def serve(

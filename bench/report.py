@@ -113,4 +113,18 @@ def ceilings(results: dict[str, Any]) -> list[str]:
             f"ceiling, minimal modules vs stock: {best['rate']}/s vs {stock['rate']}/s "
             f"= {best['rate'] / stock['rate']:.2f}x"
         )
+    bounded = [
+        max((r["rate"] for r in results.get(key, []) if handover_bounded(r)), default=None)
+        for key in ("ceiling", "ceiling_stock")
+    ]
+    lines.append(
+        f"ceiling held to hand-over p99 < 500 ms: minimal {bounded[0]}/s, stock {bounded[1]}/s"
+    )
     return lines
+
+
+def handover_bounded(run: dict[str, Any]) -> bool:
+    """A ceiling run under 0.5 % failed with its hand-over p99 under 500 ms too (the
+    bound the gateway's callbacks are held to)."""
+    p99 = ((run.get("split") or {}).get("handover") or {}).get("p99")
+    return run["failed"] / max(1, run["calls"]) < 0.005 and p99 is not None and p99 < 500

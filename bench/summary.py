@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.report import sustains
+from bench.report import handover_bounded, sustains
 
 
 def _best(runs: list[dict[str, Any]], ok: Any) -> dict[str, Any] | None:
@@ -30,6 +30,8 @@ def figures(res: dict[str, Any]) -> dict[str, float | None]:
     ceiling = _best(res["ceiling"], _ceiling_ok)
     stock = _best(res.get("ceiling_stock", []), _ceiling_ok)
     gateway = _best(res["gateway"], sustains)
+    bounded = _best(res["ceiling"], handover_bounded)
+    bounded_stock = _best(res.get("ceiling_stock", []), handover_bounded)
     half = next((g for g in res["gateway"] if g["rate"] == res["half_rate"]), None)
     c_rate = ceiling["rate"] if ceiling else None
     out: dict[str, float | None] = {
@@ -41,6 +43,11 @@ def figures(res: dict[str, Any]) -> dict[str, float | None]:
         if gateway and c_rate
         else 0.0,
         "half-ceiling rate": res["half_rate"],
+        "ceiling, hand-over p99 < 500 ms (minimal)": bounded["rate"] if bounded else None,
+        "ceiling, hand-over p99 < 500 ms (stock)": bounded_stock["rate"] if bounded_stock else None,
+        "gateway sustained / that ceiling": round(gateway["rate"] / bounded["rate"], 2)
+        if gateway and bounded
+        else None,
     }
     if half:
         split = half.get("split") or {}
