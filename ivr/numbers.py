@@ -150,19 +150,15 @@ class NumberCheck:
     type: str | None
     reason: str | None
     messages: dict[str, str] = field(default_factory=dict)
-    # The national form as given, or None; ``_formatted`` (a valid Japanese number): it
-    # is formatted from e164 when first read. Creates and calls never read it, and
+    # The national form where it is not phonenumbers' (the unlisted ranges). A Japanese
+    # E.164 number's is formatted when first read: creates and calls never read it, and
     # formatting is a third of a check's cost.
     _national: str | None = field(default=None, repr=False, compare=False)
-    _formatted: bool = field(default=False, repr=False, compare=False)
 
     @property
     def national(self) -> str | None:
-        if self._formatted and self.e164 is not None:
-            parsed = phonenumbers.parse(self.e164)
-            formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-            object.__setattr__(self, "_national", formatted)  # once per verdict
-            object.__setattr__(self, "_formatted", False)
+        if self._national is None and self.e164 is not None and self.e164.startswith("+81"):
+            object.__setattr__(self, "_national", _national_form(self.e164))  # once
         return self._national
 
     def as_dict(self) -> dict[str, object]:
@@ -286,9 +282,6 @@ def _valid_nsn(nsn: str) -> bool:
         return False
 
 
-_FORMAT = "format"  # _verdict's national: format e164 when it is read
-
-
 def _verdict(
     text: str,
     eligible: bool,
@@ -301,8 +294,6 @@ def _verdict(
     if reason is not None:
         ja, en = MESSAGES[reason]
         messages = {"ja": ja, "en": en}
-    if national is _FORMAT:
-        return NumberCheck(text, eligible, e164, type_, reason, messages, None, True)
     return NumberCheck(text, eligible, e164, type_, reason, messages, national)
 
 
@@ -341,7 +332,7 @@ def _check(text: str, policy: NumberPolicy) -> NumberCheck:
     number_type = phonenumbers.number_type(parsed)  # UNKNOWN: not a valid number
     if number_type == PhoneNumberType.UNKNOWN:
         return _verdict(text, False, None, None, None, _length_reason(parsed))
-    national = _FORMAT
+    national = None  # phonenumbers' form, formatted when read
     type_ = _TYPE_NAMES.get(number_type, "unknown")
     if any(national_digits.startswith(p) for p in policy.deny_prefixes):
         return _verdict(text, False, e164, national, type_, "denied_prefix")
@@ -364,11 +355,15 @@ def _check(text: str, policy: NumberPolicy) -> NumberCheck:
     return _verdict(text, False, e164, national, type_, reason)
 
 
+def _national_form(e164: str) -> str:
+    parsed = phonenumbers.parse(e164)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
 @functools.lru_cache(maxsize=1024)  # dial numbers: the pool's few, on every API answer
 def national_format(e164: str) -> str:
     """``+81312345678`` -> ``03-1234-5678`` (for showing a dial number to a holder)."""
-    parsed = phonenumbers.parse(e164)
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return _national_form(e164)
 
 
 def mask(number: str) -> str:
