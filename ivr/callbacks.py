@@ -210,7 +210,8 @@ class CallbackSender:
             delay = IDLE_LOOK
         if delay > 0 and not self._kick.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._kick.wait()
 
     async def _dispatch_due(self) -> None:
         due = await self.store.due_events(self.clock(), self.settings.per_portal)

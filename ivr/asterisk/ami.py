@@ -73,7 +73,8 @@ class AmiClient:
         )
         self._manager.register_event("*", self._dispatch)
         try:
-            await asyncio.wait_for(self._connect_once(), timeout or self.settings.connect_timeout)
+            async with asyncio.timeout(timeout or self.settings.connect_timeout):
+                await self._connect_once()
         except (OSError, TimeoutError) as exc:
             self.close()
             raise AmiError(
@@ -113,9 +114,8 @@ class AmiClient:
         with a ``...Complete`` event)."""
         if self._manager is None or not self.connected:
             raise AmiError("AMI is not connected")
-        result = await asyncio.wait_for(
-            self._manager.send_action({"Action": name, **params}), self.settings.connect_timeout
-        )
+        async with asyncio.timeout(self.settings.connect_timeout):
+            result = await self._manager.send_action({"Action": name, **params})
         messages = result if isinstance(result, list) else [result]
         out = [_plain(m) for m in messages]
         if out and out[0].get("Response") == "Error":

@@ -194,15 +194,13 @@ class AriClient:
         params = {"app": self.app, "subscribeAll": "false"}
         while True:
             try:
-                ws = await asyncio.wait_for(
-                    self.session.ws_connect(
+                async with asyncio.timeout(self.settings.connect_timeout):
+                    ws = await self.session.ws_connect(
                         url,
                         params=params,
                         heartbeat=self.settings.heartbeat,
                         timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
-                    ),
-                    self.settings.connect_timeout,
-                )
+                    )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.warning(
                     "ari_connect_failed",

@@ -315,7 +315,8 @@ async def place_call(spec: CallSpec) -> CallResult:
                     stderr=asyncio.subprocess.STDOUT,
                 )
                 try:
-                    out, _ = await asyncio.wait_for(proc.communicate(), timeout_s + 15)
+                    async with asyncio.timeout(timeout_s + 15):
+                        out, _ = await proc.communicate()
                 except TimeoutError:
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()

@@ -128,7 +128,8 @@ class PostgresStore:
         await self._sweeper.release()
         if self._pool is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._pool.close(), 5)
+                async with asyncio.timeout(5):
+                    await self._pool.close()
             self._pool = None
 
     @property
@@ -151,7 +152,8 @@ class PostgresStore:
 
     async def ping(self) -> bool:
         try:
-            return bool(await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2.0))
+            async with asyncio.timeout(2.0):
+                return bool(await self.pool.fetchval("SELECT 1"))
         except Exception:
             return False
 

@@ -62,9 +62,11 @@ class Listener:
                     self.on_resync()  # what changed while we were not listening
                 while not closed.is_set():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(closed.wait(), 5.0)
+                        async with asyncio.timeout(5.0):
+                            await closed.wait()
                     if not closed.is_set():  # a half-open connection shows only when used
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), 3.0)
+                        async with asyncio.timeout(3.0):
+                            await conn.fetchval("SELECT 1")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -124,7 +124,8 @@ class SqliteStore:
 
     async def ping(self) -> bool:
         try:
-            return await asyncio.wait_for(self._run(self._ping), 2.0)
+            async with asyncio.timeout(2.0):
+                return await self._run(self._ping)
         except (sqlite3.Error, RuntimeError, TimeoutError):
             return False
 

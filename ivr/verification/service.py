@@ -150,7 +150,7 @@ class VerificationService:
             if v.status.terminal or timeout <= 0:
                 return v
             del v  # thousands of waiting polls need not each hold a copy
-            # A timer on the future itself rather than asyncio.wait_for: a waiting poll
+            # A timer on the future itself rather than asyncio.timeout: a waiting poll
             # holds one future and one timer handle, no second future and frame.
             timer = loop.call_later(timeout, _time_up, fut)
             try:
@@ -203,7 +203,8 @@ class VerificationService:
             if timeout <= 0 or news(v, hint):
                 return v, hint
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(fut, timeout)
+                async with asyncio.timeout(timeout):
+                    await fut
             v = await self.get(verification_id)
             return v, await self._hint(v)
         finally:
@@ -317,7 +318,8 @@ class VerificationService:
                 self._next_due = due
                 self._kick.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), delay + 0.005)
+                    async with asyncio.timeout(delay + 0.005):
+                        await self._kick.wait()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -44,9 +44,20 @@ def chrome() -> Iterator[webdriver.Chrome]:
         "--disable-dev-shm-usage",
         "--window-size=1000,1100",
         "--lang=ja",
+        # No connections of Chromium's own: this machine's closed network refuses them,
+        # and a start that waits on Google's hosts is a start that may stall.
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
     ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    # Selenium waits on chromedriver without a limit by default: a stuck browser would
+    # hold its thread (and the test) forever. A page has 30 s to load, a command 60 s.
+    driver.command_executor.client_config.timeout = 60
+    driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
 
