@@ -153,11 +153,15 @@ class CallbackSender:
         # Event id -> attempts made, for events attempted lately (insertion-ordered).
         self._recent: dict[str, int] = {}
         self._backlog = False  # an offered or due event found no free slot
+        self._started = 0  # deliveries the last look at the outbox started
+        self._retry_at: float | None = None  # the earliest retry this sender scheduled
         self._failing: set[str | None] = set()  # portals whose last attempt was retried
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
+        # Delivered but not marked yet: still 'pending' in the store, so still "due".
+        self._unmarked = 0
         self._delivered: WriteBatch[Delivery] = WriteBatch(
-            lambda done: self.store.record_deliveries(done), DELIVERED_BATCH, "callback_deliveries"
+            self._record_deliveries, DELIVERED_BATCH, "callback_deliveries"
         )
 
     def kick(self) -> None:
@@ -200,13 +204,23 @@ class CallbackSender:
             await self._session.close()
 
     async def _sleep(self) -> None:
+        now = self.clock()
         next_at = await self.store.next_event_at()
         # Wake at the next due event, on a kick, or within a second (an operator's
         # `ivr callbacks retry` from another process changes the store behind our back).
-        delay = 1.0 if next_at is None else min(max(next_at - self.clock(), 0.0), 1.0)
-        if delay == 0 and self._inflight:
-            # What is due is in flight or waits for a slot: look again shortly (a kick
-            # comes sooner when a delivery frees one), but never spin on the outbox.
+        delay = 1.0 if next_at is None else min(max(next_at - now, 0.0), 1.0)
+        if delay == 0 and not self._started:
+            # The last look found nothing to start: whatever is due is known here (in
+            # flight, delivered and waiting to be marked, or waiting for a slot, and a
+            # delivery that frees one kicks). Nothing new until our own next retry, a
+            # kick, or the look within a second; looking again at once would spin on
+            # the outbox (at 250 calls/s it read the outbox twice per call).
+            retry_at, self._retry_at = self._retry_at, None
+            if retry_at is not None and retry_at > now:
+                self._retry_at = retry_at
+            delay = 1.0 if retry_at is None else min(max(retry_at - now, 0.0), 1.0)
+        elif delay == 0 and self._inflight:
+            # What the last look started is in flight: look again shortly for the rest.
             delay = IDLE_LOOK
         if delay > 0 and not self._kick.is_set():
             with contextlib.suppress(TimeoutError):
@@ -214,12 +228,17 @@ class CallbackSender:
                     await self._kick.wait()
 
     async def _dispatch_due(self) -> None:
-        due = await self.store.due_events(self.clock(), self.settings.per_portal)
+        # What is in flight or delivered and not yet marked is still due in the store:
+        # read that many more, or it would hide the events waiting behind it.
+        window = self.settings.per_portal + len(self._inflight) + self._unmarked
+        due = await self.store.due_events(self.clock(), window)
         # A row read before our last attempt on it was recorded is stale: skip it.
+        before = len(self._inflight)
         self._dispatch([e for e in due if e.attempts >= self._recent.get(e.id, 0)])
-        # A portal's window was full (of events in flight, mostly): more may be due
-        # behind it, so look again as soon as a delivery frees a slot.
-        if any(n >= self.settings.per_portal for n in Counter(e.portal for e in due).values()):
+        self._started = len(self._inflight) - before
+        # A portal's window was full: more may be due behind it, so look again as soon
+        # as a delivery frees a slot.
+        if any(n >= window for n in Counter(e.portal for e in due).values()):
             self._backlog = True
 
     def _dispatch(self, events: list[OutboxEvent]) -> bool:
@@ -280,10 +299,17 @@ class CallbackSender:
                 self._backlog = False
                 self.kick()
 
+    async def _record_deliveries(self, done: list[Delivery]) -> None:
+        try:
+            await self.store.record_deliveries(done)
+        finally:
+            self._unmarked -= len(done)
+
     def _mark_delivered(self, delivery: Delivery) -> None:
         """Delivered events are marked in one write per ``DELIVERED_BATCH`` seconds. Until
         then ``_recent`` keeps the poll from sending one again; a crash in between sends
         it again after the restart (at least once, deduplicated by webhook-id)."""
+        self._unmarked += 1
         self._delivered.add(delivery)
 
     async def flush_delivered(self) -> None:
@@ -367,6 +393,10 @@ class CallbackSender:
                 decision.error,
                 http_status,
             )
+            if decision.status is OutboxStatus.PENDING and (
+                self._retry_at is None or decision.next_attempt_at < self._retry_at
+            ):
+                self._retry_at = decision.next_attempt_at
         result = _RESULT_LABELS[decision.status]
         self.metrics.callbacks.labels(portal.name, result).inc()
         self.metrics.callback_latency.labels(portal.name).observe(latency_ms / 1000)

@@ -318,3 +318,35 @@ async def test_a_recovered_portal_gets_its_backlog_at_once(
     # Before: each waited out its own backoff (seconds apart); now the first success
     # releases the rest.
     assert last - first < 1.5, f"backlog took {last - first:.1f} s after the first delivery"
+
+
+async def test_deliveries_do_not_make_the_sender_poll_the_outbox(
+    make_gateway: MakeGateway, start_portal: StartPortal
+) -> None:
+    """Committed events are offered to the sender directly; its outbox poll is for
+    retries and what others wrote. Delivered events stay 'pending' in the store until
+    their batch is marked, and a sender that took them for due work read the outbox
+    twice per call under load. The portal here takes 20 ms to answer, so deliveries are
+    in flight all the time (but fewer than ``per_portal``), as they are under load."""
+    portal, url = await start_portal(delay=0.02)
+    gw = await make_gateway(connect=False, fake=True)
+    store = gw.parts.store
+    reads = 0
+    due_events = store.due_events
+
+    async def counted(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await due_events(*args)
+
+    store.due_events = counted  # type: ignore[method-assign]
+    ids = [(await gw.create(f"0901234{i:04d}", callback_url=url))["id"] for i in range(100)]
+    started = time.monotonic()
+    for vid in ids:  # for about 2.5 s: past the sender's one-second look
+        await cancel(gw, vid)
+        await asyncio.sleep(0.02)
+    await portal.wait_for(100)
+    await asyncio.sleep(0.3)  # the last answers
+    seconds = time.monotonic() - started
+    # About one look a second (the safety net), not one per delivery.
+    assert reads <= 3 + 2 * seconds, (reads, seconds)
