@@ -30,8 +30,14 @@ class _Job:
     mode: Mode
 
 
-def _settle(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
-    """On the loop: answer a batch's jobs (one wake-up for the batch, not one per job)."""
+def _settle(
+    outcomes: list[tuple[_Job, Any, BaseException | None]],
+    hook: Callable[[list[Any]], None] | None,
+    emitted: list[Any],
+) -> None:
+    """On the loop: answer a batch's jobs, then hand what they emitted to ``hook``. One
+    wake-up for the whole batch: each ``call_soon_threadsafe`` is a write to the loop's
+    self-pipe and a trip through its selector."""
     for job, result, error in outcomes:
         if job.future.done():
             continue
@@ -39,6 +45,8 @@ def _settle(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
+    if hook is not None:
+        hook(emitted)
 
 
 class GroupCommit:
@@ -147,8 +155,9 @@ class GroupCommit:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+        hook = self.on_committed if emitted else None
+        hook_loop = batch[0].future.get_loop()
         for loop, answered in by_loop.items():
-            loop.call_soon_threadsafe(_settle, answered)
-        hook = self.on_committed
-        if emitted and hook is not None:
-            batch[0].future.get_loop().call_soon_threadsafe(hook, emitted)
+            loop.call_soon_threadsafe(
+                _settle, answered, hook if loop is hook_loop else None, emitted
+            )
