@@ -28,8 +28,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ivr.batching import WriteBatch
 from ivr.config import CallbacksSettings, PortalSettings
 from ivr.log import get_logger
@@ -37,8 +35,10 @@ from ivr.metrics import Metrics
 from ivr.urls import callback_url_problem
 from ivr.verification.ports import Delivery, OutboxEvent, Store
 from ivr.vocabulary import OutboxStatus
+from ivr.webhook_http import HttpError, WebhookHttp
 
 log = get_logger("ivr.callbacks")
+USER_AGENT = "ivr-gateway/1 (+callbacks)"
 
 RETRY_STATUSES = frozenset({408, 429})
 IDLE_LOOK = 0.02  # seconds between looks at the outbox while deliveries are in flight
@@ -157,7 +157,7 @@ class CallbackSender:
         self._retry_at: float | None = None  # the earliest retry this sender scheduled
         self._failing: set[str | None] = set()  # portals whose last attempt was retried
         self._tasks: set[asyncio.Task[None]] = set()
-        self._session: aiohttp.ClientSession | None = None
+        self._http: WebhookHttp | None = None  # while running
         # Delivered but not marked yet: still 'pending' in the store, so still "due".
         self._unmarked = 0
         self._delivered: WriteBatch[Delivery] = WriteBatch(
@@ -171,16 +171,13 @@ class CallbackSender:
     def offer(self, events: list[OutboxEvent]) -> None:
         """Events just committed: deliver them now if there is room (the fast path; the
         outbox poll is the safety net for the rest, retries, and after a restart)."""
-        if self._session is None:
+        if self._http is None:
             return
         if self._dispatch(events):
             self.kick()
 
     async def run(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
-            headers={"User-Agent": "ivr-gateway/1 (+callbacks)"},
-        )
+        self._http = WebhookHttp(self.settings.timeout, USER_AGENT)
         try:
             while True:
                 try:
@@ -201,7 +198,8 @@ class CallbackSender:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.flush_delivered()
-            await self._session.close()
+            self._http.close()
+            self._http = None
 
     async def _sleep(self) -> None:
         now = self.clock()
@@ -322,7 +320,7 @@ class CallbackSender:
 
     async def _attempt(self, event: OutboxEvent) -> OutboxStatus:
         """One delivery attempt; returns the event's new status."""
-        assert self._session is not None
+        assert self._http is not None
         url, portal = self._target(event)
         now = self.clock()
         if url is None or portal is None:
@@ -365,17 +363,14 @@ class CallbackSender:
         error: str | None = None
         wait_hint: float | None = None
         try:
-            async with self._session.post(
-                url, data=body, headers=headers, allow_redirects=False
-            ) as resp:
-                http_status = resp.status
-                wait_hint = retry_after(resp.headers.get("Retry-After"), now)
-                await resp.content.read(4096)  # drain a little; the body is not ours
-                if not 200 <= resp.status < 300:
-                    error = f"HTTP {resp.status}"
+            answer = await self._http.post(url, body, headers)
+            http_status = answer.status
+            wait_hint = retry_after(answer.headers.get("retry-after"), now)
+            if not 200 <= answer.status < 300:
+                error = f"HTTP {answer.status}"
         except TimeoutError:
             error = f"timed out after {self.settings.timeout:.1f} s"
-        except aiohttp.ClientError as exc:
+        except (HttpError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
         latency_ms = (time.monotonic() - started) * 1000
         decision = decide(
