@@ -66,20 +66,34 @@ def table(results: dict[str, Any]) -> str:
     )
     if results.get("creates"):
         c = results["creates"]
-        lines.append(f"creates on their own (16 clients): {c['rounds']} per second")
+        lines.append(
+            f"creates on their own, 16 connections ({c.get('tool', 'aiohttp')}): {c['rounds']}"
+            f" per second"
+            + (
+                f"; the benchmark's aiohttp clients: {c['rounds_aiohttp']}"
+                if "rounds_aiohttp" in c
+                else ""
+            )
+        )
+    # The ceiling: the minimal app under 0.5 % failed with its hand-over p99 under
+    # 500 ms (the gateway's bound); and under failures alone, as earlier runs had it.
     c_best = next(r for r in results["ceiling"] if r["rate"] == results["ceiling_rate"])
+    loose = results.get("ceiling_rate_failures_only")
     for label in dict.fromkeys(r["target"] for r in runs):
         # Sustained: under 0.5 % failed and callback p99 under 500 ms (issue 15).
         g_best = max(
             (g for g in runs if g["target"] == label and sustains(g)),
-            key=lambda g: g["cps"],
+            key=lambda g: g["rate"],
             default=None,
         )
-        if g_best and c_best["cps"]:
-            lines.append(
-                f"sustained ({label}): {g_best['cps']:.1f} cps = "
-                f"{g_best['cps'] / c_best['cps']:.2f} x ceiling {c_best['cps']:.1f} cps"
+        if g_best and c_best["rate"]:
+            line = (
+                f"sustained ({label}): {g_best['rate']}/s = "
+                f"{g_best['rate'] / c_best['rate']:.2f} x the ceiling {c_best['rate']}/s"
             )
+            if loose:
+                line += f" ({g_best['rate'] / loose:.2f} x {loose}/s, failures alone)"
+            lines.append(line)
     lines += ceilings(results)
     return "\n".join(lines)
 
@@ -107,19 +121,20 @@ def ceilings(results: dict[str, Any]) -> list[str]:
                 f"p50/p99 {h.get('p50')}/{h.get('p99')} ms; CPU % asterisk {r['asterisk_cpu']}"
                 f"; Asterisk RSS after {r.get('asterisk_rss_mib')} MiB"
             )
-    best, stock = _sustained(results["ceiling"]), _sustained(results.get("ceiling_stock", []))
-    if best and stock and stock["cps"]:
-        lines.append(
-            f"ceiling, minimal modules vs stock: {best['rate']}/s vs {stock['rate']}/s "
-            f"= {best['rate'] / stock['rate']:.2f}x"
-        )
     bounded = [
         max((r["rate"] for r in results.get(key, []) if handover_bounded(r)), default=None)
         for key in ("ceiling", "ceiling_stock")
     ]
-    lines.append(
-        f"ceiling held to hand-over p99 < 500 ms: minimal {bounded[0]}/s, stock {bounded[1]}/s"
-    )
+    line = f"ceiling (hand-over p99 < 500 ms), minimal vs stock: {bounded[0]}/s vs {bounded[1]}/s"
+    if bounded[0] and bounded[1]:
+        line += f" = {bounded[0] / bounded[1]:.2f}x"
+    lines.append(line)
+    best, stock = _sustained(results["ceiling"]), _sustained(results.get("ceiling_stock", []))
+    if best and stock and stock["rate"]:
+        lines.append(
+            f"ceiling by failures alone, minimal vs stock: {best['rate']}/s vs {stock['rate']}/s "
+            f"= {best['rate'] / stock['rate']:.2f}x"
+        )
     return lines
 
 

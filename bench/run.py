@@ -55,7 +55,7 @@ from bench.common import (
     rss_kib,
     save_results,
 )
-from bench.report import machine, sustains, table
+from bench.report import handover_bounded, machine, sustains, table
 from bench.shared import postgres_runs
 from ivr.config import load_settings, replace
 from ivr.devtools.pbx import LocalPbx
@@ -70,7 +70,6 @@ ROOT = HERE.parent
 DID = "0355559001"
 SECRET = "whsec_YmVuY2gtb25seS1zZWNyZXQta2V5"
 API_PORT = 48080
-HANDOVER_BOUND_MS = 500  # the ceiling held to the gateway's latency bound
 
 
 class Bench:
@@ -288,7 +287,7 @@ calls_per_caller_per_minute = 0
                 )
                 runs.append(run)
                 held[rate] = run.failed_pct < 0.5
-                bounded[rate] = held[rate] and p99 is not None and p99 < HANDOVER_BOUND_MS
+                bounded[rate] = handover_bounded(asdict(run))
         finally:
             app.send_signal(signal.SIGTERM)
             app.wait(10)
@@ -386,12 +385,43 @@ calls_per_caller_per_minute = 0
         return ids, len(callers) / (time.monotonic() - started)
 
     async def creates(self, http: aiohttp.ClientSession) -> dict[str, Any]:
-        """Creates per second on their own: 1,000 to warm up, then three rounds of 5,000
-        (16 clients, no calls running), each round's rate and their median."""
+        """Creates per second on their own (no calls running): 1,000 to warm up, then
+        three rounds of 3 s from wrk (16 connections; a load generator in C, so the
+        client's CPU does not come off the gateway's two cores), each round's rate and
+        their median; then, for comparison with earlier runs, three rounds of 5,000 from
+        the benchmark's own 16 aiohttp clients."""
         await self.create(http, self.callers(1000))
-        rounds = [round((await self.create(http, self.callers(5000)))[1], 1) for _ in range(3)]
-        log(f"creates: {rounds} per second")
-        return {"rounds": rounds, "median": statistics.median(rounds), "clients": 16}
+        rounds = [await self.wrk_creates(3) for _ in range(3)]
+        python = [round((await self.create(http, self.callers(5000)))[1], 1) for _ in range(3)]
+        log(f"creates: {rounds} per second (wrk), {python} (the benchmark's aiohttp clients)")
+        return {
+            "rounds": rounds,
+            "median": statistics.median(rounds),
+            "clients": 16,
+            "tool": "wrk",
+            "rounds_aiohttp": python,
+            "median_aiohttp": statistics.median(python),
+        }
+
+    async def wrk_creates(self, seconds: int) -> float:
+        """One round of creates from wrk; every answer must be 201."""
+        first = self.next_caller
+        self.next_caller += 200_000  # more than a round can create
+        proc = await asyncio.create_subprocess_exec(
+            "wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(HERE / "creates.lua"),
+            f"{self.api}/v1/verifications", "--", TOKEN, str(first - 1),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out = (await proc.communicate())[0].decode()
+        counts = next((line.split() for line in out.splitlines() if line.startswith("created")), [])
+        took = next((line for line in out.splitlines() if " requests in " in line), "")
+        if proc.returncode != 0 or len(counts) != 4 or not took:
+            raise RuntimeError(f"wrk failed: {out.strip()}")
+        created, other = int(counts[1]), int(counts[3])
+        if other:
+            raise RuntimeError(f"wrk: {other} creates were not answered 201")
+        elapsed = float(took.split(" requests in ")[1].split("s")[0].rstrip("m"))
+        return round(created / elapsed, 1)
 
     async def timings(self, since: float) -> dict[str, tuple[float, float]]:
         """verification id -> (call started at Asterisk, committed), from the store."""
@@ -572,11 +602,18 @@ calls_per_caller_per_minute = 0
         await self.portal.start()
         results: dict[str, Any] = {"machine": machine(self.pbx)}
         try:
-            ceiling = await self.ceiling()
+            # Stock first, then the minimal configuration, then the gateway: each figure
+            # next to the one it is compared with, so the machine's drift hits both.
             stock = await self.stock_ceiling()
-            best = max(
-                (r for r in ceiling if r.failed_pct < 0.5), key=lambda r: r.rate, default=ceiling[0]
-            )
+            ceiling = await self.ceiling()
+            # The ceiling the gateway is compared with is the minimal app held to the
+            # gateway's own bound: under 0.5 % failed *and* its hand-over p99 under
+            # 500 ms, as the gateway's callbacks are. Under failures alone, 10 s of calls
+            # at a rate Asterisk cannot keep up with still "hold" (they queue for
+            # seconds, they do not fail yet): a burst, not a rate. Both are reported.
+            held = [r for r in ceiling if r.failed_pct < 0.5]
+            bounded = [r for r in held if handover_bounded(asdict(r))]
+            best = max(bounded or held or ceiling[:1], key=lambda r: r.rate)
             self.start_gateway()
             async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                 await self.wait_ready(http)
@@ -611,7 +648,8 @@ calls_per_caller_per_minute = 0
                 "ceiling_stock": [asdict(r) | {"cps": round(r.cps, 1)} for r in stock],
                 "gateway": [asdict(r) | {"cps": round(r.cps, 1)} for r in gateway],
                 "postgres": [asdict(r) | {"cps": round(r.cps, 1)} for r in postgres],
-                "ceiling_rate": best.rate,
+                "ceiling_rate": best.rate,  # held to the hand-over bound
+                "ceiling_rate_failures_only": max((r.rate for r in held), default=None),
                 "half_rate": half_run.rate,
                 "long_polls": polls,
                 "creates": creates,
@@ -631,7 +669,7 @@ def main() -> int:
     parser.add_argument(
         "--seconds",
         type=float,
-        default=10.0,
+        default=15.0,
         help="seconds of calls at each rate (default: %(default)s)",
     )
     parser.add_argument(
@@ -644,9 +682,10 @@ def main() -> int:
     )
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     args = parser.parse_args()
-    if shutil.which("sipp") is None:
-        print("bench: sipp is missing (make deps)", file=sys.stderr)
-        return 2
+    for tool in ("sipp", "wrk"):
+        if shutil.which(tool) is None:
+            print(f"bench: {tool} is missing (make deps)", file=sys.stderr)
+            return 2
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
         rates = [int(r) for r in args.rates.split(",")]
         bench = Bench(Path(tmp), args.seconds, rates, postgres=not args.no_postgres)

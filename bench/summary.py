@@ -27,27 +27,29 @@ def _ceiling_ok(r: dict[str, Any]) -> bool:
 
 
 def figures(res: dict[str, Any]) -> dict[str, float | None]:
-    ceiling = _best(res["ceiling"], _ceiling_ok)
-    stock = _best(res.get("ceiling_stock", []), _ceiling_ok)
+    loose = _best(res["ceiling"], _ceiling_ok)
+    loose_stock = _best(res.get("ceiling_stock", []), _ceiling_ok)
     gateway = _best(res["gateway"], sustains)
     bounded = _best(res["ceiling"], handover_bounded)
     bounded_stock = _best(res.get("ceiling_stock", []), handover_bounded)
     half = next((g for g in res["gateway"] if g["rate"] == res["half_rate"]), None)
-    c_rate = ceiling["rate"] if ceiling else None
+
+    def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
+        return round(a["rate"] / b["rate"], 2) if a and b and b["rate"] else None
+
+    # The ceiling is the minimal app held to the gateway's bound (hand-over p99 under
+    # 500 ms, under 0.5 % failed); under failures alone it is reported beside it.
     out: dict[str, float | None] = {
-        "ceiling calls/s (minimal modules)": c_rate,
-        "ceiling calls/s (stock modules)": stock["rate"] if stock else None,
-        "ceiling minimal / stock": round(c_rate / stock["rate"], 2) if c_rate and stock else None,
+        "ceiling calls/s (minimal modules)": bounded["rate"] if bounded else None,
+        "ceiling calls/s (stock modules)": bounded_stock["rate"] if bounded_stock else None,
+        "ceiling minimal / stock": ratio(bounded, bounded_stock),
         "gateway sustained calls/s": gateway["rate"] if gateway else 0,
-        "gateway sustained / ceiling": round(gateway["rate"] / c_rate, 2)
-        if gateway and c_rate
-        else 0.0,
+        "gateway sustained / ceiling": ratio(gateway, bounded) or 0.0,
         "half-ceiling rate": res["half_rate"],
-        "ceiling, hand-over p99 < 500 ms (minimal)": bounded["rate"] if bounded else None,
-        "ceiling, hand-over p99 < 500 ms (stock)": bounded_stock["rate"] if bounded_stock else None,
-        "gateway sustained / that ceiling": round(gateway["rate"] / bounded["rate"], 2)
-        if gateway and bounded
-        else None,
+        "ceiling, failures alone (minimal)": loose["rate"] if loose else None,
+        "ceiling, failures alone (stock)": loose_stock["rate"] if loose_stock else None,
+        "ceiling minimal / stock, failures alone": ratio(loose, loose_stock),
+        "gateway sustained / ceiling by failures alone": ratio(gateway, loose),
     }
     if half:
         split = half.get("split") or {}
@@ -61,11 +63,18 @@ def figures(res: dict[str, Any]) -> dict[str, float | None]:
             "Asterisk CPU ms per call at half": round(10 * half["asterisk_cpu"] / half["rate"], 2),
             "portal CPU % at half": half.get("portal_cpu"),
         }
-    c100 = next((r for r in res["ceiling"] if r["rate"] == res["half_rate"]), None)
-    if c100:
-        out["ceiling app CPU ms per call at half"] = round(10 * c100["app_cpu"] / c100["rate"], 2)
-        out["ceiling hand-over p99 at half (ms)"] = (
-            (c100.get("split") or {}).get("handover") or {}
+    if half:
+        out["portal CPU ms per call at half"] = round(
+            10 * (half.get("portal_cpu") or 0) / half["rate"], 2
+        )
+    # The ceiling app's run nearest half the ceiling (it runs the search's rates only).
+    near = min(res["ceiling"], key=lambda r: abs(r["rate"] - res["half_rate"]), default=None)
+    if near:
+        out[f"ceiling app CPU ms per call (at {near['rate']}/s)"] = round(
+            10 * near["app_cpu"] / near["rate"], 2
+        )
+        out[f"ceiling hand-over p99 (at {near['rate']}/s, ms)"] = (
+            (near.get("split") or {}).get("handover") or {}
         ).get("p99")
     for key, label in (("ceiling", "minimal"), ("ceiling_stock", "stock")):
         rss = [r.get("asterisk_rss_mib") for r in res.get(key, []) if r.get("asterisk_rss_mib")]
@@ -73,7 +82,12 @@ def figures(res: dict[str, Any]) -> dict[str, float | None]:
     creates = [g["creates_per_s"] for g in res["gateway"] if g.get("creates_per_s")]
     out["creates per second (best of the call runs)"] = max(creates) if creates else None
     if res.get("creates"):
-        out["creates per second (on their own, median of 3 x 5,000)"] = res["creates"]["median"]
+        c = res["creates"]
+        if c.get("tool") == "wrk":
+            out["creates per second (on their own, wrk, median of 3 x 3 s)"] = c["median"]
+            out["creates per second (on their own, aiohttp clients)"] = c["median_aiohttp"]
+        else:
+            out["creates per second (on their own, median of 3 x 5,000)"] = c["median"]
     for p in res.get("long_polls", []):
         out[f"{p['polls']:,} long polls woken, p99 (ms)"] = p["wake"]["p99"]
     m = res["memory"]
