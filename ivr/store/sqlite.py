@@ -29,6 +29,7 @@ from ivr.store.rows import (
     row_to_verification,
     verification_values,
 )
+from ivr.store.sqlite_checkpoint import Checkpointer
 from ivr.store.sqlite_schema import CALL_MARKS, MIGRATIONS, OUTBOX_MARKS, V_MARKS
 from ivr.verification import decisions
 from ivr.verification.decisions import IdempotentEntry
@@ -57,6 +58,8 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._gc = GroupCommit()
+        # WAL checkpoints on a thread of their own, not in the commit that fills the log.
+        self._checkpoints = Checkpointer(self.path) if self.path != ":memory:" else None
 
     def set_change_listener(
         self, on_change: ChangeListener | None, on_resync: Callable[[], None] | None = None
@@ -86,6 +89,8 @@ class SqliteStore:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        if self._checkpoints is not None:
+            db.execute("PRAGMA wal_autocheckpoint=0")
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA foreign_keys=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -106,11 +111,15 @@ class SqliteStore:
     async def open(self) -> None:
         self._gc.start()
         await self._gc.run("flush", self._open)
+        if self._checkpoints is not None:
+            self._checkpoints.start()
 
     async def close(self) -> None:
         if not self._gc.running:
             return
-        await self._gc.run("flush", self._close_db)
+        if self._checkpoints is not None:
+            await asyncio.to_thread(self._checkpoints.stop)
+        await self._gc.run("flush", self._close_db)  # the last connection checkpoints all
         await self._gc.stop()
 
     def _close_db(self) -> None:
