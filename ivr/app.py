@@ -196,6 +196,11 @@ def create_app(
         await monitor.close()
         ami.close()
 
+    async def release_polls(app: web.Application) -> None:
+        # Runs before the server waits for its handlers: long polls answer at once.
+        service.release_waiters()
+
+    app.on_shutdown.append(release_polls)
     app.cleanup_ctx.extend([store_ctx, expiry_ctx, retention_ctx, sender_ctx, ami_ctx, ari_ctx])
     return app
 

@@ -235,6 +235,16 @@ class VerificationService:
             if not fut.done():
                 fut.set_result(changed)
 
+    def release_waiters(self) -> None:
+        """At shutdown: every waiting long poll answers now with what it has, instead of
+        holding the gateway's stop for up to ``api.max_wait`` (the portal polls again,
+        on a gateway that stays up)."""
+        for table in (self._waiters, self._did_waiters):
+            for futs in list(table.values()):
+                for fut in futs:
+                    if not fut.done():
+                        fut.set_result(None)
+
     def on_store_change(self, verification_id: str) -> None:
         """Another gateway made this verification terminal: its waiters re-read it."""
         if verification_id in self._waiters:
