@@ -536,6 +536,9 @@ calls_per_caller_per_minute = 0
                 t.cancel()
             timings = await self.timings(since - 1)
         wake = [woke[v] - c for v, (_, c) in timings.items() if v in woke]
+        # When the slow wake-ups happened (commit time, seconds into the calls): one
+        # stall of the machine or of a process shows as one short span.
+        slow = sorted(c - since for v, (_, c) in timings.items() if v in woke and woke[v] - c > 0.1)
         result = {
             "polls": n,
             "rate": rate,
@@ -543,8 +546,16 @@ calls_per_caller_per_minute = 0
             "calls_failed": failed,
             "woken": len(woke),
             "wake": pct(wake),
+            "over_100ms": {
+                "n": len(slow),
+                "from_s": round(slow[0], 2) if slow else None,
+                "to_s": round(slow[-1], 2) if slow else None,
+            },
         }
-        log(f"{n} long polls: {len(woke)} woken, wake-up p99 {result['wake']['p99']} ms")
+        log(
+            f"{n} long polls: {len(woke)} woken, wake-up p99 {result['wake']['p99']} ms, "
+            f"over 100 ms: {result['over_100ms']}"
+        )
         return result
 
     async def memory(self, http: aiohttp.ClientSession, pending: int, polls: int) -> dict[str, Any]:

@@ -213,10 +213,10 @@ class CallbackSender:
             # delivery that frees one kicks). Nothing new until our own next retry, a
             # kick, or the look within a second; looking again at once would spin on
             # the outbox (at 250 calls/s it read the outbox twice per call).
-            retry_at, self._retry_at = self._retry_at, None
-            if retry_at is not None and retry_at > now:
-                self._retry_at = retry_at
-            delay = 1.0 if retry_at is None else min(max(retry_at - now, 0.0), 1.0)
+            if self._retry_at is not None and self._retry_at <= now:
+                self._retry_at, delay = None, 0.0  # our retry is due: look now
+            else:
+                delay = 1.0 if self._retry_at is None else min(self._retry_at - now, 1.0)
         elif delay == 0 and self._inflight:
             # What the last look started is in flight: look again shortly for the rest.
             delay = IDLE_LOOK
