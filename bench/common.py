@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-PORTAL_PORT = 48090
+PORTAL_PORT = 27090  # below the ephemeral range, like bench/run.py's
 TOKEN = "bench-portal-token"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
