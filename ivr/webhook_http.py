@@ -86,6 +86,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self.answer is None or self.answer.done():
+            self.close()  # bytes nobody asked for: this connection cannot be trusted again
+            return
         self.answered_any = True
         try:
             self.parser.feed_data(data)
@@ -125,12 +128,8 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes) -> asyncio.Future[Answer]:
         assert self.transport is not None
         self.answer = asyncio.get_running_loop().create_future()
-        self.headers, self.body, self.headers_done, self.answered_any = (
-            {},
-            bytearray(),
-            False,
-            False,
-        )
+        self.headers, self.body = {}, bytearray()
+        self.headers_done = self.answered_any = False
         self.transport.write(request)
         return self.answer
 

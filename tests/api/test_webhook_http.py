@@ -20,9 +20,10 @@ class RawServer:
     """Answers each whole request (headers + Content-Length body) with ``answer(request)``;
     counts connections, remembers requests, closes after answering when ``close_after``."""
 
-    def __init__(self, answer: Answerer, close_after: bool = False) -> None:
+    def __init__(self, answer: Answerer, close_after: bool = False, then: bytes = b"") -> None:
         self.answer = answer
         self.close_after = close_after
+        self.then = then  # sent a moment after each answer, unasked
         self.connections = 0
         self.requests: list[bytes] = []
         self.writers: list[asyncio.StreamWriter] = []
@@ -45,6 +46,9 @@ class RawServer:
                     return
                 writer.write(out)
                 await writer.drain()
+                if self.then:
+                    await asyncio.sleep(0.05)
+                    writer.write(self.then)
                 if self.close_after:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -58,9 +62,12 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[tuple[RawServer, int]
     servers: list[asyncio.Server] = []
 
     async def start(
-        answer: Answerer, close_after: bool = False, tls: ssl.SSLContext | None = None
+        answer: Answerer,
+        close_after: bool = False,
+        tls: ssl.SSLContext | None = None,
+        then: bytes = b"",
     ) -> tuple[RawServer, int]:
-        raw = RawServer(answer, close_after)
+        raw = RawServer(answer, close_after, then)
         server = await asyncio.start_server(raw.handle, "127.0.0.1", 0, ssl=tls)
         servers.append(server)
         return raw, server.sockets[0].getsockname()[1]
@@ -201,3 +208,15 @@ async def test_https_is_verified(
     with pytest.raises(ssl.SSLCertVerificationError):
         await stranger.post(f"https://localhost:{port}/", BODY, HEADERS)
     stranger.close()
+
+
+async def test_a_connection_that_speaks_unasked_is_not_used_again(
+    serve: Callable[..., Awaitable[tuple[RawServer, int]]],
+) -> None:
+    raw, port = await serve(ok, then=b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    http = WebhookHttp(2.0, "ivr-test/1")
+    assert (await http.post(f"http://127.0.0.1:{port}/", BODY, HEADERS)).status == 204
+    await asyncio.sleep(0.2)  # the stray answer arrives while the connection is idle
+    assert (await http.post(f"http://127.0.0.1:{port}/", BODY, HEADERS)).status == 204
+    assert raw.connections == 2  # the stray 200 was not taken for the second answer
+    http.close()
