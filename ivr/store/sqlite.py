@@ -49,6 +49,7 @@ from ivr.verification.ports import (
 from ivr.vocabulary import OutboxStatus
 
 T = TypeVar("T")
+WRITER_CHECKPOINT_PAGES = 4000  # 16 MB of log: only a burst the checkpointer did not keep up with
 
 
 class SqliteStore:
@@ -90,7 +91,11 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         if self._checkpoints is not None:
-            db.execute("PRAGMA wal_autocheckpoint=0")
+            # The checkpointer thread keeps the log short; the writer checkpoints only
+            # if a burst of writes outran it (then what is left to copy is little), and
+            # a log that grew is cut back to that size once it starts over.
+            db.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
+            db.execute(f"PRAGMA journal_size_limit={WRITER_CHECKPOINT_PAGES * 4096}")
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA foreign_keys=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
