@@ -299,7 +299,7 @@ calls_per_caller_per_minute = 0
 
     async def stock_ceiling(self) -> list[Run]:
         """The same ceiling on Asterisk's stock module set, for comparison; then back."""
-        stock = replace(self.settings, asterisk={"modules": "stock"})
+        stock = replace(self.settings, asterisk={"profile": "stock"})
         pbx = LocalPbx(stock, load_inventory(stock.inventory))
         await asyncio.to_thread(pbx.up)
         try:

@@ -3,8 +3,9 @@
 What Asterisk exposes is not enough by itself (LAB-NOTES, "what the app can see"): a
 bare anonymous From arrives as presentation "allowed", ``Privacy: id`` without a
 P-Asserted-Identity is ignored, and on an untrusted endpoint even ``Privacy: id`` with
-PAI is lost. So the dialplan passes the raw headers as channel variables and this
-module reads them together with the caller number and presentation.
+PAI is lost. So the dialplan passes the raw headers (as Stasis() arguments,
+:mod:`ivr.stasis.handoff`, or as channel variables in the older form) and this module
+reads them together with the caller number and presentation.
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def _malformed(*texts: str) -> bool:
 
 
 def read_identity(
-    caller_number: str, caller_name: str, channelvars: Mapping[str, str | None]
+    caller_number: str,
+    caller_name: str,
+    channelvars: Mapping[str, str | None],
+    complete: bool = True,
 ) -> CallerIdentity:
-    """Who is calling, from the StasisStart channel and the dialplan's channel vars.
+    """Who is calling, from the StasisStart channel and the headers the dialplan passed
+    (by their channel-variable names); ``complete`` is false when those arrived cut.
 
     The decisions (docs/identity.md): a number counts as shown only when nothing says
     otherwise. Withheld (user_withheld) when any holds: Asterisk's presentation is
@@ -64,7 +69,8 @@ def read_identity(
     privacy=full or uri; the From is anonymous (user ``anonymous`` or host
     ``anonymous.invalid``), even with a P-Asserted-Identity (the caller chose not to be
     identified, whatever the network knows); the number begins with the withhold prefix
-    184. A number that is malformed (control characters) or does not parse is unknown.
+    184. A number that is malformed (control characters) or does not parse is unknown,
+    and so is any number when the headers arrived cut: what is missing might withhold it.
     """
     pai = channelvars.get("SIP_PAI") or ""
     privacy = channelvars.get("SIP_PRIVACY") or ""
@@ -90,7 +96,7 @@ def read_identity(
         or (raw.lstrip("+").startswith(_WITHHOLD_PREFIX) and len(raw) > 10)
     ):
         absence = Absence.USER_WITHHELD
-    elif _malformed(raw, from_, pai):
+    elif not complete or _malformed(raw, from_, pai):
         absence = Absence.UNKNOWN
     number: str | None = None
     if absence is None:

@@ -70,9 +70,11 @@ class AsteriskSettings:
     # Asterisk's systemname: prefixes channel ids, so they stay unique across nodes
     # (set per node from [[nodes]]).
     system_name: str = ""
-    # "minimal" loads only the modules the gateway uses, no CDRs; "stock": Debian's set
-    # and its CDR files (the benchmark compares the two).
-    modules: str = "minimal"
+    # "minimal": Asterisk does only the work the gateway needs (its modules, no CDRs, no
+    # ICE, no timing module, no per-call AMI events, a dialplan that sets nothing on the
+    # way); "stock": Debian's module set and defaults with the dialplan of before (the
+    # benchmark's comparison; docs/benchmarks.md).
+    profile: str = "minimal"
 
     def validate(self) -> None:
         check_node_ports("asterisk", self)
@@ -85,8 +87,8 @@ class AsteriskSettings:
             raise ConfigError("asterisk.apps", f"must include this gateway's app {self.app!r}")
         if len(set(self.apps)) != len(self.apps):
             raise ConfigError("asterisk.apps", "lists an app twice")
-        if self.modules not in ("minimal", "stock"):
-            raise ConfigError("asterisk.modules", f"must be minimal or stock, got {self.modules!r}")
+        if self.profile not in ("minimal", "stock"):
+            raise ConfigError("asterisk.profile", f"must be minimal or stock, got {self.profile!r}")
         if self.connect_timeout <= 0:
             raise ConfigError("asterisk.connect_timeout", "must be positive")
         if self.heartbeat <= 0:

@@ -69,6 +69,10 @@ def _coerce(key: str, tp: Any, value: Any, from_env: bool) -> Any:
     raise ConfigError(key, f"unsupported setting type {tp!r}")  # pragma: no cover
 
 
+# Settings that changed name: the error says the new one.
+RENAMED = {"asterisk.modules": "asterisk.profile"}
+
+
 def _section(cls: type[Any], name: str, data: Mapping[str, Any], from_env: bool) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
@@ -77,6 +81,8 @@ def _section(cls: type[Any], name: str, data: Mapping[str, Any], from_env: bool)
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if (renamed := RENAMED.get(f"{name}.{key}")) is not None:
+                hint = f" (renamed to {renamed!r})"
             raise ConfigError(f"{name}.{key}", f"unknown setting{hint}")
         out[key] = _coerce(f"{name}.{key}", hints[key], value, from_env)
     return out

@@ -23,7 +23,7 @@ from ivr.calls import CallerIdentity, precheck, read_identity
 from ivr.log import get_logger
 from ivr.metrics import Metrics
 from ivr.ratelimit import Limits
-from ivr.stasis import release
+from ivr.stasis import handoff, release
 from ivr.stasis.policy import CallPolicy
 from ivr.stasis.ports import AriPort
 from ivr.trunks import Inventory
@@ -66,6 +66,9 @@ class CallStart:
         args = [str(a) for a in event.get("args") or []]
         caller = channel.get("caller") or {}
         started = parse_time(channel.get("creationtime")) or parse_time(event.get("timestamp"))
+        # The headers as Stasis() arguments; a dialplan rendered before them (not applied
+        # again since the upgrade) passes them as channel variables.
+        passed = handoff.read_args(args[2:]) or handoff.Identity(channel.get("channelvars") or {})
         return cls(
             channel_id=str(channel.get("id", "")),
             did=args[0] if args else "",
@@ -74,7 +77,8 @@ class CallStart:
             identity=read_identity(
                 str(caller.get("number") or ""),
                 str(caller.get("name") or ""),
-                channel.get("channelvars") or {},
+                passed.vars,
+                passed.complete,
             ),
         )
 

@@ -21,7 +21,8 @@ ANSWERED_CAUSE = ReleaseCause.NORMAL.q850
 
 
 def extension(mode: AnswerMode, language: str, outcome: Outcome, cause: ReleaseCause) -> str:
-    """The ``ivr-release`` extension for one call (``mode`` is answer or early_media)."""
+    """The ``ivr-release`` extension for one call (``mode`` is answer or early_media:
+    the dialplan tells them apart by the first letter)."""
     return f"{mode}-{language}-{outcome}-{cause.q850}"
 
 
@@ -32,21 +33,24 @@ def prompts_dir(settings: Settings) -> str:
 
 def dialplan(prompts_dir: str, prompt_timeout: float) -> str:
     """The ``ivr-release`` context: ``prompts_dir`` as Asterisk sees it; the prompt and
-    its release end after ``prompt_timeout`` seconds at the latest."""
+    its release end after ``prompt_timeout`` seconds at the latest. One pattern per
+    answer mode (``[a]``/``[e]``: a bare letter n, x or z would be a digit class), so an
+    answered call runs four priorities and sets no variable (each priority and variable
+    is a message to every Stasis subscriber, :mod:`ivr.trunks.dialplan`)."""
+    prompt = f"{prompts_dir}/${{CUT(EXTEN,-,2)}}/${{CUT(EXTEN,-,3)}}"
     return (
         f"[{CONTEXT}]\n"
         "; <answer mode>-<language>-<outcome>-<Q.850 cause>, from the gateway's continue\n"
-        f"exten => _[ae].,1,Set(TIMEOUT(absolute)={prompt_timeout:g})\n"
-        f" same => n,Set(IVR_PROMPT={prompts_dir}/${{CUT(EXTEN,-,2)}}/${{CUT(EXTEN,-,3)}})\n"
-        f' same => n,GotoIf($["${{CUT(EXTEN,-,1)}}" = "{AnswerMode.ANSWER}"]?answered)\n'
+        f"exten => _[a].,1,Set(TIMEOUT(absolute)={prompt_timeout:g})\n"
+        " same => n,Answer()\n"
+        f" same => n,Playback({prompt})\n"
+        f" same => n,Hangup({ANSWERED_CAUSE})\n"
+        f"exten => _[e].,1,Set(TIMEOUT(absolute)={prompt_timeout:g})\n"
         " same => n,Set(IVR_CAUSE=${CUT(EXTEN,-,4)})\n"
         " same => n,Progress()\n"
-        " same => n,Playback(${IVR_PROMPT},noanswer)\n"
+        f" same => n,Playback({prompt},noanswer)\n"
         " same => n,Hangup(${IVR_CAUSE})\n"
-        f" same => n(answered),Set(IVR_CAUSE={ANSWERED_CAUSE})\n"
-        " same => n,Answer()\n"
-        " same => n,Playback(${IVR_PROMPT})\n"
-        " same => n,Hangup(${IVR_CAUSE})\n"
-        # TIMEOUT(absolute) expired during the prompt: release as the prompt would have.
+        # TIMEOUT(absolute) expired during the prompt: release as the prompt would have
+        # (an answered call has no IVR_CAUSE: Hangup() is normal clearing, a BYE).
         "exten => T,1,Hangup(${IVR_CAUSE})\n"
     )

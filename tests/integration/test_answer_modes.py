@@ -43,6 +43,14 @@ async def verify_with_poll(
     return result, got, woke
 
 
+def assert_real_time(result: CallResult, length: float) -> None:
+    """The prompt arrives at the pace it was recorded, neither in bursts a phone's jitter
+    buffer would drop nor slowed down (Asterisk paces it without a timing module)."""
+    assert result.rtp_first_at is not None and result.rtp_last_at is not None
+    spread = result.rtp_last_at - result.rtp_first_at
+    assert abs(spread - length) <= 0.1 * length, (spread, length)
+
+
 async def test_early_media_never_answers(
     pbx: object, make_gateway: MakeGateway, call: Call
 ) -> None:
@@ -56,6 +64,7 @@ async def test_early_media_never_answers(
     assert result.rtp_packets > 0
     length = prompt_seconds("verified")
     assert abs(result.audio_seconds - length) <= 0.2 * length
+    assert_real_time(result, length)
     assert result.invite_at is not None
     assert final_at(result) - result.invite_at >= 0.8 * length
     # Committed before the prompt: the long poll returned while the prompt was playing.
@@ -88,6 +97,7 @@ async def test_answer_mode_answers_plays_and_hangs_up(
     assert 200 in result.statuses and result.bye_received
     length = prompt_seconds("verified")
     assert abs(result.audio_seconds - length) <= 0.2 * length
+    assert_real_time(result, length)
     assert result.bye_at is not None
     assert woke < result.bye_at - 0.5 * length
 

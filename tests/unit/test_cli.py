@@ -143,11 +143,12 @@ def test_the_dialplan_offers_each_call_to_every_gateway_app(tmp_path: Path) -> N
     cfg.write_text('[asterisk]\napp = "gw-b"\napps = ["gw-a", "gw-b"]\n')
     assert main(["--config", str(cfg), "trunks", "render", "--out", str(tmp_path / "o")]) == 0
     text = (tmp_path / "o" / "extensions.conf").read_text()
-    assert "Goto(ivr-gateways-${RAND(1,2)},s,1)" in text
-    first, second = text.split("[ivr-gateways-1]")[1].split("[ivr-gateways-2]")
+    assert "Goto(ivr-order${RAND(1,2)}-local-carrier,${EXTEN},1)" in text
+    first, second = text.split("[ivr-order1-local-carrier]")[1].split("[ivr-order2-local-carrier]")
     assert first.index("Stasis(gw-a,") < first.index("Stasis(gw-b,")
     assert second.index("Stasis(gw-b,") < second.index("Stasis(gw-a,")
-    assert text.count('GotoIf($["${STASISSTATUS}" != "FAILED"]?ivr-done,s,1)') == 4
+    # two apps in two orders, for each of the two trunks
+    assert text.count('GotoIf($["${STASISSTATUS}" != "FAILED"]?ivr-done,s,1)') == 8
     cfg.write_text('[asterisk]\napp = "gw-b"\napps = ["gw-a", "gw-b"]\nspread_calls = false\n')
     assert main(["--config", str(cfg), "trunks", "render", "--out", str(tmp_path / "p")]) == 0
     text = (tmp_path / "p" / "extensions.conf").read_text()

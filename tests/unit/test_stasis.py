@@ -230,3 +230,22 @@ async def test_call_ends_are_written_together_in_one_store_write(harness: Harnes
     assert writes == [["e1", "e2", "e3"]]
     calls = await harness.service.list_calls()
     assert len(calls) == 3 and all(c.ended_at is not None for c in calls)
+
+
+async def test_identity_passed_as_stasis_arguments_decides_the_call(harness: Harness) -> None:
+    """The minimal dialplan's form (ivr.stasis.handoff): a second Privacy header of
+    ``id`` withholds, though the first says none."""
+    import base64
+
+    from ivr.stasis import handoff
+
+    def b64(text: str) -> str:
+        return base64.b64encode(b"x" + text.encode()).decode()
+
+    headers = ["none", "id", "", "", "<sip:0398765432@carrier>", "<sip:09012345678@carrier>"]
+    event = stasis_start("c9", EARLY)
+    event["channel"]["channelvars"] = {}
+    event["args"] += [handoff.MARKER, "allowed", *map(b64, headers), handoff.END]
+    await harness.call(event)
+    [record] = await harness.service.list_calls()
+    assert record.outcome is Outcome.WITHHELD and record.absence == "user_withheld"

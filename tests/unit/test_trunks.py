@@ -121,6 +121,7 @@ def test_asterisk_loads_only_listed_modules_and_every_one_the_dialplan_uses() ->
     from ivr.trunks import render
 
     providers = {
+        "BASE64_ENCODE": "func_base64.so",
         "CALLERID": "func_callerid.so",
         "CUT": "func_cut.so",
         "DIALPLAN_EXISTS": "func_dialplan.so",
@@ -151,3 +152,33 @@ def test_asterisk_loads_only_listed_modules_and_every_one_the_dialplan_uses() ->
         unknown = used - set(providers) - builtin
         assert unknown == set(), f"add the module providing {unknown} to MODULES"
         assert {providers[u] for u in used if u in providers} <= modules
+
+
+def test_the_minimal_profile_leaves_out_what_costs_asterisk_per_call() -> None:
+    """No ICE, no timing module, no per-call AMI events, no identity variables; the
+    stock profile keeps Asterisk's defaults and the older dialplan."""
+    import re
+
+    from ivr.config import Settings, replace
+    from ivr.trunks import render
+
+    minimal = render.render(Settings(), INVENTORY_FOR_MODULES, "/x")
+    assert "icesupport = no" in minimal["rtp.conf"]
+    assert not re.search(r"^load = res_timing_", minimal["modules.conf"], re.MULTILINE)
+    [events] = re.findall(r"^disabledevents = (.*)$", minimal["manager.conf"], re.MULTILINE)
+    disabled = set(events.split(","))
+    assert {"Newexten", "VarSet", "Newstate", "Hangup"} <= disabled
+    # what trunk status reads (ivr.trunks.status) stays on
+    assert not disabled & {"ContactStatus", "Registry", "FullyBooted", "Reload", "Shutdown"}
+    assert "channelvars" not in minimal["ari.conf"]
+    ext = minimal["extensions.conf"]
+    assert "Gosub" not in ext and "Set(IVR_DID" not in ext and "Set(SIP_" not in ext
+
+    stock = render.render(
+        replace(Settings(), asterisk={"profile": "stock"}), INVENTORY_FOR_MODULES, "/x"
+    )
+    assert "autoload = yes" in stock["modules.conf"]
+    assert "icesupport" not in stock["rtp.conf"]
+    assert "disabledevents" not in stock["manager.conf"]
+    assert "channelvars = SIP_PAI" in stock["ari.conf"]
+    assert "Gosub(ivr-capture-ids,s,1)" in stock["extensions.conf"]
