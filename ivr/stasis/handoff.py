@@ -59,7 +59,12 @@ class Identity:
     complete: bool = True
 
 
+_EMPTY = base64.b64encode(b"x").decode()  # most headers are absent on most calls
+
+
 def _decode(value: str) -> str | None:
+    if value == _EMPTY:
+        return ""
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):

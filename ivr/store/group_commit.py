@@ -119,6 +119,9 @@ class GroupCommit:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         emitted: list[Any] = []
         in_tx = False
+        # A write alone in its batch needs no savepoint: if it fails, rolling back the
+        # transaction undoes it and nothing else (under load most batches are one call).
+        alone = sum(1 for job in batch if job.mode == "write") == 1
         for job in batch:
             self._emitted = []
             try:
@@ -127,14 +130,22 @@ class GroupCommit:
                     if not in_tx:
                         db.execute("BEGIN IMMEDIATE")
                         in_tx = True
-                    db.execute("SAVEPOINT job")
-                    try:
-                        result = job.fn(*job.args)
-                    except BaseException:
-                        db.execute("ROLLBACK TO job")
+                    if alone:
+                        try:
+                            result = job.fn(*job.args)
+                        except BaseException:
+                            db.execute("ROLLBACK")
+                            in_tx = False
+                            raise
+                    else:
+                        db.execute("SAVEPOINT job")
+                        try:
+                            result = job.fn(*job.args)
+                        except BaseException:
+                            db.execute("ROLLBACK TO job")
+                            db.execute("RELEASE job")
+                            raise
                         db.execute("RELEASE job")
-                        raise
-                    db.execute("RELEASE job")
                     emitted.extend(self._emitted)
                 else:
                     if in_tx and job.mode == "flush":

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from random import Random
 
+import pytest
+
 from ivr.store.sqlite import WRITER_CHECKPOINT_PAGES, SqliteStore
 from ivr.verification.errors import IdempotencyConflict
 from ivr.verification.ports import NewVerification
@@ -39,6 +41,24 @@ async def test_concurrent_writes_commit_together_and_fail_alone(tmp_path: Path) 
     await reopened.open()
     assert await reopened.count_pending() == 51  # nothing lost, nothing from the failure
     await reopened.close()
+
+
+async def test_a_write_alone_in_its_batch_that_fails_leaves_nothing(tmp_path: Path) -> None:
+    """Without a savepoint (a lone write), its failure rolls the transaction back: what
+    it wrote before failing is gone, and the next write commits as usual."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    await store.open()
+
+    def half_then_fail() -> None:
+        store._create(req("+819000000001"), POOL, 1000.0, Random(1))
+        raise RuntimeError("failed after writing")
+
+    with pytest.raises(RuntimeError):
+        await store._gc.run("write", half_then_fail)
+    assert await store.count_pending() == 0
+    await store.create_verification(req("+819000000002"), POOL, 1000.0, Random(2))
+    assert await store.count_pending() == 1
+    await store.close()
 
 
 async def test_the_log_is_checkpointed_beside_the_writes_not_in_them(tmp_path: Path) -> None:

@@ -1,0 +1,166 @@
+"""What each part of the minimal Asterisk profile saves, in one run.
+
+``python -m bench.asterisk_ab``: the ceiling's minimal ARI app (bench/ceiling_app.py) on
+the bench's Asterisk, at one call rate, on the ``stock`` profile, the ``minimal``
+profile, and the minimal profile with one of its parts put back as stock has it (leave
+one out: ICE, the timing module, every AMI event, the dialplan of before, Debian's
+modules and CDRs). Rounds alternate the order so drift in the machine hits every
+variant. Per round: Asterisk's CPU per call, the app's, hand-over p99 and Asterisk's RSS
+after the calls; then, per variant, min / median / max of its CPU per call as a ratio
+to stock's in the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import cpu_seconds, log, pct, rss_kib, save_results
+from bench.run import ROOT, Bench
+from ivr.config import Settings, replace
+from ivr.devtools.pbx import LocalPbx
+from ivr.stasis import release
+from ivr.trunks import Inventory, load_inventory, render
+from ivr.vocabulary import AnswerMode, Outcome
+
+# variant -> the stock profile's files it takes instead of the minimal profile's
+LEAVE_ONE_OUT: dict[str, tuple[str, ...]] = {
+    "minimal, ICE on": ("rtp.conf",),
+    "minimal, timing module": (),  # modules.conf plus res_timing_timerfd (below)
+    "minimal, every AMI event": ("manager.conf",),
+    "minimal, dialplan of before": ("extensions.conf", "ari.conf"),
+    "minimal, Debian's modules and CDRs": ("modules.conf", "cdr.conf"),
+}
+
+
+class VariantPbx(LocalPbx):
+    """The bench's Asterisk on the minimal profile with some of stock's files."""
+
+    def __init__(self, settings: Settings, inventory: Inventory, variant: str) -> None:
+        super().__init__(settings, inventory, say=lambda _: None)
+        self.variant = variant
+
+    def install_config(self) -> None:
+        super().install_config()
+        if self.variant in ("stock", "minimal"):
+            return
+        stock = render.render(
+            replace(self.settings, asterisk={"profile": "stock"}), self.inventory, self.inside
+        )
+        etc = self.base / "etc"
+        for name in LEAVE_ONE_OUT[self.variant]:
+            (etc / name).write_text(stock[name])
+        if self.variant == "minimal, timing module":
+            with (etc / "modules.conf").open("a") as f:
+                f.write("load = res_timing_timerfd.so\n")
+
+
+async def one(bench: Bench, variant: str, rate: int, calls: int) -> dict[str, Any]:
+    profile = "stock" if variant == "stock" else "minimal"
+    settings = replace(bench.settings, asterisk={"profile": profile})
+    pbx = VariantPbx(settings, load_inventory(settings.inventory), variant)
+    await asyncio.to_thread(pbx.up)
+    bench.pbx = pbx  # bench.sipp places the calls on it
+    a = settings.asterisk
+    extension = release.extension(
+        AnswerMode.ANSWER, "ja", Outcome.VERIFIED, settings.calls.cause(Outcome.VERIFIED)
+    )
+    latencies = bench.work / "asterisk-ab-handover.json"
+    app = subprocess.Popen(
+        [sys.executable, "-m", "bench.ceiling_app", a.ari_url, a.ari_user, a.ari_password,
+         a.app, extension, str(latencies)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert app.stdout is not None
+        app.stdout.readline()  # "ready"
+        await bench.sipp(rate, bench.callers(rate))  # one second of calls to warm up
+        await asyncio.sleep(2)
+        pid = pbx.pid() or 0
+        a0, p0, started = cpu_seconds(pid), cpu_seconds(app.pid), time.time()
+        ok, failed, _ = await bench.sipp(rate, bench.callers(calls))
+        await asyncio.sleep(2)  # the last prompts end
+        a1, p1 = cpu_seconds(pid), cpu_seconds(app.pid)
+        rss = rss_kib(pid, "VmRSS") / 1024
+        app.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(0.5)
+        pairs = json.loads(latencies.read_text()) if latencies.exists() else []
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.wait(10)
+        await asyncio.to_thread(pbx.down)
+    out = {
+        "variant": variant,
+        "ok": ok,
+        "failed": failed,
+        "asterisk_cpu_ms_per_call": round(1000 * (a1 - a0) / calls, 3),
+        "app_cpu_ms_per_call": round(1000 * (p1 - p0) / calls, 3),
+        "handover": pct([h for at, h in pairs if at >= started]),
+        "asterisk_rss_mib": round(rss, 1),
+    }
+    log(
+        f"{variant}: {ok} ok, {failed} failed, asterisk {out['asterisk_cpu_ms_per_call']} ms/call, "
+        f"app {out['app_cpu_ms_per_call']} ms/call, hand-over p99 {out['handover']['p99']} ms, "
+        f"RSS {out['asterisk_rss_mib']} MiB"
+    )
+    return out
+
+
+async def main_async(bench: Bench, variants: list[str], rounds: int, rate: int, calls: int) -> Any:
+    results: list[dict[str, dict[str, Any]]] = []
+    for i in range(rounds):
+        order = variants if i % 2 == 0 else variants[::-1]
+        results.append({v: await one(bench, v, rate, calls) for v in order})
+    summary = {}
+    for v in variants:
+        ratios = [
+            r[v]["asterisk_cpu_ms_per_call"] / r["stock"]["asterisk_cpu_ms_per_call"]
+            for r in results
+        ]
+        summary[v] = {
+            "asterisk_ms_per_call": [r[v]["asterisk_cpu_ms_per_call"] for r in results],
+            "ratio_to_stock": {
+                "min": round(min(ratios), 3),
+                "median": round(statistics.median(ratios), 3),
+                "max": round(max(ratios), 3),
+            },
+        }
+    return {"rate": rate, "calls": calls, "rounds": results, "summary": summary}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=150)
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument(
+        "--only", action="store_true", help="stock and minimal only, not each part left out"
+    )
+    parser.add_argument("--out", default=str(ROOT / "bench-results"))
+    args = parser.parse_args()
+    variants = ["stock", "minimal"] + ([] if args.only else list(LEAVE_ONE_OUT))
+    with tempfile.TemporaryDirectory(prefix="ivr-asterisk-ab-") as tmp:
+        bench = Bench(Path(tmp), args.calls / args.rate, [args.rate], postgres=False)
+        results = asyncio.run(main_async(bench, variants, args.rounds, args.rate, args.calls))
+    path = save_results(args.out, "asterisk-ab-", results)
+    for v, s in results["summary"].items():
+        r = s["ratio_to_stock"]
+        print(
+            f"{v:<38} Asterisk ms/call {s['asterisk_ms_per_call']}  "
+            f"/ stock: {r['min']} / {r['median']} / {r['max']}"
+        )
+    print(f"asterisk_ab: results in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
