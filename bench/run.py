@@ -24,13 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import shutil
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,33 +40,27 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench.api_phases import ApiPhases
+from bench.call_phases import DID, CallPhases
 from bench.common import (
     PORTAL_PORT,
     TOKEN,
     Portal,
     Run,
-    children_cpu,
-    cpu_seconds,
     log,
     next_rate,
     pct,
-    poll_session,
-    rss_kib,
     save_results,
 )
 from bench.report import handover_bounded, machine, sustains, table
 from bench.shared import postgres_runs
-from ivr.config import load_settings, replace
+from ivr.config import load_settings
 from ivr.devtools.pbx import LocalPbx
 from ivr.devtools.synth import write_tones
-from ivr.stasis import release
-from ivr.store.sqlite import SqliteStore
 from ivr.trunks import load_inventory
-from ivr.vocabulary import AnswerMode, Outcome
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DID = "0355559001"
 SECRET = "whsec_YmVuY2gtb25seS1zZWNyZXQta2V5"
 # Every port of the benchmark below Linux's ephemeral range (32768-60999): with tens of
 # thousands of connections made per run, an outgoing connection's local port could be
@@ -76,7 +68,7 @@ SECRET = "whsec_YmVuY2gtb25seS1zZWNyZXQta2V5"
 API_PORT = 27080
 
 
-class Bench:
+class Bench(CallPhases, ApiPhases):
     def __init__(self, work: Path, seconds: float, rates: list[int], postgres: bool = True) -> None:
         self.postgres = postgres
         self.work = work
@@ -145,167 +137,6 @@ calls_per_caller_per_minute = 0
         first = self.next_caller
         self.next_caller += n
         return [f"0901{i:07d}" for i in range(first, first + n)]
-
-    # -- sipp -----------------------------------------------------------------------
-
-    async def sipp(self, rate: int, callers: list[str]) -> tuple[int, int, float]:
-        inf = self.work / "callers.csv"
-        inf.write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
-        stat = self.work / "stat.csv"
-        stat.unlink(missing_ok=True)
-        a = self.settings.asterisk
-        bound = int(len(callers) / rate + 30)
-        args = [
-            "sipp",
-            f"{a.host}:{a.sip_port}",
-            "-sf",
-            str(HERE / "load.xml"),
-            "-inf",
-            str(inf),
-            "-s",
-            DID,
-            "-r",
-            str(rate),
-            "-m",
-            str(len(callers)),
-            "-l",
-            str(rate * 10),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "27070",
-            "-nostdin",
-            "-recv_timeout",
-            "10000",
-            "-timeout",
-            f"{bound}s",
-            "-timeout_error",
-            "-trace_stat",
-            "-stf",
-            str(stat),
-            "-fd",
-            "1",
-            "-max_socket",
-            "10000",
-        ]
-        started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            cwd=self.work,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            await asyncio.wait_for(proc.wait(), bound + 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        elapsed = time.monotonic() - started
-        rows = stat.read_text().strip().splitlines() if stat.exists() else []
-        if len(rows) < 2:
-            return 0, len(callers), elapsed
-        header = rows[0].split(";")
-        last = rows[-1].split(";")
-        ok = int(last[header.index("SuccessfulCall(C)")])
-        failed = int(last[header.index("FailedCall(C)")])
-        # Calls sent over the whole run, not counting the tail of the last calls.
-        return ok, max(failed, len(callers) - ok), elapsed
-
-    async def measured_sipp(self, run: Run, app_pids: list[int], callers: list[str]) -> None:
-        ast_pid = self.pbx.pid() or 0
-        own = self.portal.pid  # the portal receiving callbacks (its own process)
-        t0 = time.monotonic()
-        a0, o0 = cpu_seconds(ast_pid), cpu_seconds(own)
-        p0 = [cpu_seconds(p) for p in app_pids]
-        s0 = children_cpu(self.pg_pid) if self.pg_pid else 0.0
-        run.ok, run.failed, _ = await self.sipp(run.rate, callers)
-        span = time.monotonic() - t0
-
-        def share(seconds: float) -> float:
-            return round(100 * seconds / span, 1)
-
-        run.asterisk_cpu = share(cpu_seconds(ast_pid) - a0)
-        run.app_cpu_each = [share(cpu_seconds(p) - c) for p, c in zip(app_pids, p0, strict=True)]
-        run.app_cpu = round(sum(run.app_cpu_each), 1)
-        run.portal_cpu = share(cpu_seconds(own) - o0)
-        if self.pg_pid:
-            run.store_cpu = share(children_cpu(self.pg_pid) - s0)
-        # Calls per second achieved: completed calls over the time the offered load
-        # lasted (the last calls' 1 s prompt is not sending time).
-        run.seconds = run.calls / run.rate
-
-    # -- phases ---------------------------------------------------------------------
-
-    async def ceiling(self, label: str = "ceiling") -> list[Run]:
-        a = self.settings.asterisk
-        # What the gateway hands a verified call on the bench's answer-mode DID.
-        extension = release.extension(
-            AnswerMode.ANSWER, "ja", Outcome.VERIFIED, self.settings.calls.cause(Outcome.VERIFIED)
-        )
-        latencies = self.work / f"{label}-handover.json"
-        app = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.ceiling_app",
-                a.ari_url,
-                a.ari_user,
-                a.ari_password,
-                a.app,
-                extension,
-                str(latencies),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert app.stdout is not None
-        app.stdout.readline()  # "ready"
-        runs: list[Run] = []
-        # Two searches over one set of runs: under 0.5 % failed (the issue's ceiling), and
-        # that with the hand-over p99 under 500 ms too (the bound the gateway is held to).
-        held: dict[int, bool] = {}
-        bounded: dict[int, bool] = {}
-        try:
-            while (
-                rate := next_rate(self.rates, held) or next_rate(self.rates, bounded)
-            ) is not None:
-                calls = int(rate * self.seconds)
-                run = Run(label, rate, calls)
-                started = time.time()
-                await self.measured_sipp(run, [app.pid], self.callers(calls))
-                until = time.time()
-                await asyncio.sleep(3)  # let the last calls and channels clear
-                run.asterisk_rss_mib = round(rss_kib(self.pbx.pid() or 0, "VmRSS") / 1024, 1)
-                # The hand-over (channel created -> StasisStart read) of this rate's calls:
-                # the same split the gateway logs as stasis_ms.
-                app.send_signal(signal.SIGUSR1)
-                await asyncio.sleep(0.5)
-                pairs = json.loads(latencies.read_text()) if latencies.exists() else []
-                run.split = {"handover": pct([h for at, h in pairs if started <= at <= until])}
-                p99 = run.split["handover"]["p99"]
-                log(
-                    f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, "
-                    f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%, hand-over p99 {p99} ms"
-                )
-                runs.append(run)
-                held[rate] = run.failed_pct < 0.5
-                bounded[rate] = handover_bounded(asdict(run))
-        finally:
-            app.send_signal(signal.SIGTERM)
-            app.wait(10)
-        return runs
-
-    async def stock_ceiling(self) -> list[Run]:
-        """The same ceiling on Asterisk's stock module set, for comparison; then back."""
-        stock = replace(self.settings, asterisk={"profile": "stock"})
-        pbx = LocalPbx(stock, load_inventory(stock.inventory))
-        await asyncio.to_thread(pbx.up)
-        try:
-            return await self.ceiling("ceiling-stock")
-        finally:
-            await asyncio.to_thread(self.pbx.up)
 
     def start_gateway(
         self,
@@ -388,45 +219,6 @@ calls_per_caller_per_minute = 0
         await asyncio.gather(*(worker() for _ in range(16)))
         return ids, len(callers) / (time.monotonic() - started)
 
-    async def creates(self, http: aiohttp.ClientSession) -> dict[str, Any]:
-        """Creates per second on their own (no calls running): 1,000 to warm up, then
-        three rounds of 3 s from wrk (16 connections; a load generator in C, so the
-        client's CPU does not come off the gateway's two cores), each round's rate and
-        their median; then, for comparison with earlier runs, three rounds of 5,000 from
-        the benchmark's own 16 aiohttp clients."""
-        await self.create(http, self.callers(1000))
-        rounds = [await self.wrk_creates(3) for _ in range(3)]
-        python = [round((await self.create(http, self.callers(5000)))[1], 1) for _ in range(3)]
-        log(f"creates: {rounds} per second (wrk), {python} (the benchmark's aiohttp clients)")
-        return {
-            "rounds": rounds,
-            "median": statistics.median(rounds),
-            "clients": 16,
-            "tool": "wrk",
-            "rounds_aiohttp": python,
-            "median_aiohttp": statistics.median(python),
-        }
-
-    async def wrk_creates(self, seconds: int) -> float:
-        """One round of creates from wrk; every answer must be 201."""
-        first = self.next_caller
-        self.next_caller += 200_000  # more than a round can create
-        proc = await asyncio.create_subprocess_exec(
-            "wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(HERE / "creates.lua"),
-            f"{self.api}/v1/verifications", "--", TOKEN, str(first - 1),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        out = (await proc.communicate())[0].decode()
-        counts = next((line.split() for line in out.splitlines() if line.startswith("created")), [])
-        took = next((line for line in out.splitlines() if " requests in " in line), "")
-        if proc.returncode != 0 or len(counts) != 4 or not took:
-            raise RuntimeError(f"wrk failed: {out.strip()}")
-        created, other = int(counts[1]), int(counts[3])
-        if other:
-            raise RuntimeError(f"wrk: {other} creates were not answered 201")
-        elapsed = float(took.split(" requests in ")[1].split("s")[0].rstrip("m"))
-        return round(created / elapsed, 1)
-
     async def timings(self, since: float) -> dict[str, tuple[float, float]]:
         """verification id -> (call started at Asterisk, committed), from the store."""
         query = (
@@ -499,123 +291,6 @@ calls_per_caller_per_minute = 0
             runs.append(run)
             held[rate] = sustains(asdict(run))
         return runs
-
-    async def wait_for_polls(self, http: aiohttp.ClientSession, n: int) -> None:
-        """Until the gateway holds ``n`` long polls (its ivr_long_polls gauge)."""
-        for _ in range(600):
-            async with http.get(f"{self.api}/metrics") as resp:
-                text = await resp.text()
-            waiting = next(
-                (
-                    float(line.split()[1])
-                    for line in text.splitlines()
-                    if line.startswith("ivr_long_polls ")
-                ),
-                0.0,
-            )
-            if waiting >= n:
-                return
-            await asyncio.sleep(0.1)
-
-    async def long_polls(self, http: aiohttp.ClientSession, n: int, rate: int) -> dict[str, Any]:
-        callers = self.callers(n)
-        ids, _ = await self.create(http, callers)
-        woke: dict[str, float] = {}
-        async with poll_session(400) as polls:
-
-            async def poll(vid: str) -> None:
-                async with polls.get(
-                    f"{self.api}/v1/verifications/{vid}", params={"wait": "300"}
-                ) as resp:
-                    body = await resp.json()
-                    woke[vid] = time.time()
-                    assert body["status"] == "verified", body
-
-            tasks = [asyncio.create_task(poll(v)) for v in ids]
-            await self.wait_for_polls(http, n)
-            # This process holds the other end of every poll (about 900,000 objects with
-            # 10,000): a full collection of them took it 0.7 s, in the middle of the
-            # wake-ups it measures. Frozen, a collection looks at new objects only.
-            gc.freeze()
-            try:
-                since = time.time()
-                ok, failed, _ = await self.sipp(rate, callers)
-                _, pending = await asyncio.wait(tasks, timeout=30)
-            finally:
-                gc.unfreeze()
-            for t in pending:
-                t.cancel()
-            timings = await self.timings(since - 1)
-        wake = [woke[v] - c for v, (_, c) in timings.items() if v in woke]
-        # When the slow wake-ups happened (commit time, seconds into the calls): one
-        # stall of the machine or of a process shows as one short span.
-        slow = sorted(c - since for v, (_, c) in timings.items() if v in woke and woke[v] - c > 0.1)
-        result = {
-            "polls": n,
-            "rate": rate,
-            "calls_ok": ok,
-            "calls_failed": failed,
-            "woken": len(woke),
-            "wake": pct(wake),
-            "over_100ms": {
-                "n": len(slow),
-                "from_s": round(slow[0], 2) if slow else None,
-                "to_s": round(slow[-1], 2) if slow else None,
-            },
-        }
-        log(
-            f"{n} long polls: {len(woke)} woken, wake-up p99 {result['wake']['p99']} ms, "
-            f"over 100 ms: {result['over_100ms']}"
-        )
-        return result
-
-    async def memory(self, http: aiohttp.ClientSession, pending: int, polls: int) -> dict[str, Any]:
-        self.stop_gateway()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
-        store = SqliteStore(self.store_path)
-        await store.open()
-        await store.close()
-        now = time.time()
-        db = sqlite3.connect(self.store_path)
-        db.executemany(
-            "INSERT INTO verifications (id, phone_number, dial_number, status, created_at,"
-            " expires_at, portal) VALUES (?, ?, '+81355559001', 'pending', ?, ?, 'bench')",
-            ((f"vrf_mem{i:07d}", f"+8190{i:08d}", now, now + 3600) for i in range(pending)),
-        )
-        db.commit()
-        db.close()
-        self.start_gateway(fresh=False)
-        await self.wait_ready(http)
-        idle = rss_kib(self.gateway_pid, "VmRSS")
-        async with poll_session(120) as s:
-
-            async def poll(i: int) -> None:
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with s.get(
-                        f"{self.api}/v1/verifications/vrf_mem{i:07d}",
-                        params={"wait": "60"},
-                    ) as resp:
-                        await resp.read()
-
-            tasks = [asyncio.create_task(poll(i)) for i in range(polls)]
-            await self.wait_for_polls(http, polls)
-            await asyncio.sleep(1)
-            peak = rss_kib(self.gateway_pid, "VmHWM")
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        result = {
-            "pending": pending,
-            "long_polls": polls,
-            "idle_rss_mib": round(idle / 1024, 1),
-            "peak_rss_mib": round(peak / 1024, 1),
-        }
-        log(
-            f"memory: {pending} pending, {polls} long polls: peak RSS "
-            f"{result['peak_rss_mib']} MiB (idle {result['idle_rss_mib']} MiB)"
-        )
-        return result
 
     # -- all --------------------------------------------------------------------------
 

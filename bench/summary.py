@@ -1,7 +1,7 @@
 """Min / median / max of each figure over several `make bench` runs.
 
 ``python -m bench.summary bench-results/A.json bench-results/B.json ...``: the ceiling
-(minimal and stock modules), the gateway's sustained rate (under 0.5 % failed and
+(minimal and stock profiles), the gateway's sustained rate (under 0.5 % failed and
 callback p99 under 500 ms) as a ratio to the ceiling of the same run, latency at half the
 ceiling, creates per second, long-poll wake-ups, peak RSS, CPU per call and Asterisk's
 RSS, each as min / median / max, so no figure rests on one run.
@@ -40,8 +40,8 @@ def figures(res: dict[str, Any]) -> dict[str, float | None]:
     # The ceiling is the minimal app held to the gateway's bound (hand-over p99 under
     # 500 ms, under 0.5 % failed); under failures alone it is reported beside it.
     out: dict[str, float | None] = {
-        "ceiling calls/s (minimal modules)": bounded["rate"] if bounded else None,
-        "ceiling calls/s (stock modules)": bounded_stock["rate"] if bounded_stock else None,
+        "ceiling calls/s (minimal profile)": bounded["rate"] if bounded else None,
+        "ceiling calls/s (stock profile)": bounded_stock["rate"] if bounded_stock else None,
         "ceiling minimal / stock": ratio(bounded, bounded_stock),
         "gateway sustained calls/s": gateway["rate"] if gateway else 0,
         "gateway sustained / ceiling": ratio(gateway, bounded) or 0.0,
@@ -76,6 +76,15 @@ def figures(res: dict[str, Any]) -> dict[str, float | None]:
         out[f"ceiling hand-over p99 (at {near['rate']}/s, ms)"] = (
             (near.get("split") or {}).get("handover") or {}
         ).get("p99")
+    # Asterisk's CPU per call under the same app at the same rates, minimal and stock:
+    # what the ceilings' 25 calls/s steps cannot resolve.
+    for rate in (100, 200):
+        mine = next((r for r in res["ceiling"] if r["rate"] == rate), None)
+        stock = next((r for r in res.get("ceiling_stock", []) if r["rate"] == rate), None)
+        if mine and stock and stock["asterisk_cpu"]:
+            out[f"Asterisk CPU per call at {rate}/s, minimal / stock"] = round(
+                mine["asterisk_cpu"] / stock["asterisk_cpu"], 3
+            )
     for key, label in (("ceiling", "minimal"), ("ceiling_stock", "stock")):
         rss = [r.get("asterisk_rss_mib") for r in res.get(key, []) if r.get("asterisk_rss_mib")]
         out[f"Asterisk RSS after the ceiling runs, {label} (MiB)"] = rss[-1] if rss else None

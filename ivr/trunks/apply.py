@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.asterisk.ami import AmiClient
+from ivr.asterisk.ami import AmiClient, AmiError
 from ivr.config import Settings
 from ivr.trunks import render
 from ivr.trunks.inventory import Inventory
@@ -60,6 +62,14 @@ async def apply(
     changed = changes(live_dir, files)
     render.write(files, live_dir)
     done: set[str] = set()
+    if any(c.name == "modules.conf" for c in changed):
+        # Before the rest: a new dialplan may call a function only a newly listed module
+        # provides (BASE64_ENCODE). Loading one already loaded only says so; a module
+        # no longer listed stays loaded until Asterisk restarts, which costs nothing.
+        # ("module load" is refused as a CLI command over AMI; ModuleLoad is the action.)
+        for module in re.findall(r"^load = (\S+)$", files["modules.conf"], re.MULTILINE):
+            with contextlib.suppress(AmiError):  # already loaded
+                await ami.action("ModuleLoad", Module=module, LoadType="load")
     for change in changed:
         for command in RELOADS.get(change.name, ()):
             if command not in done:

@@ -80,6 +80,30 @@ async def test_apply_adds_and_removes_a_did(
     assert len(await gw.calls()) == 1  # the second call never reached the gateway
 
 
+async def test_apply_loads_a_module_the_new_dialplan_needs(
+    live: Any,
+    pbx: LocalPbx,
+    ami: AmiClient,
+    test_inventory: Inventory,
+    make_gateway: MakeGateway,
+    call: Call,
+) -> None:
+    """An Asterisk running an older configuration: its dialplan reads the identity with
+    BASE64_ENCODE once applied, so apply loads the module before the dialplan reloads
+    (without it every caller's identity would arrive empty and nobody could verify)."""
+    modules = pbx.base / "etc" / "modules.conf"
+    modules.write_text(modules.read_text().replace("load = func_base64.so\n", ""))
+    await ami.action("ModuleLoad", Module="func_base64.so", LoadType="unload")
+    assert "func_base64" not in await ami.command("module show like func_base64")
+    changed = await live(test_inventory)
+    assert "modules.conf" in {c.name for c in changed}
+    assert "func_base64" in await ami.command("module show like func_base64")
+    gw = await make_gateway(dids=["0355550012"])
+    v = await gw.create("09012345678")
+    await call("0355550012", caller="09012345678")
+    assert (await gw.get(v["id"]))["status"] == "verified"
+
+
 async def _sipp_registrar() -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         shutil.which("sipp") or "sipp",
