@@ -316,7 +316,7 @@ def check(text: str, policy: NumberPolicy | None = None) -> NumberCheck:
 # are long), and one number is checked several times: by the portal's create, then by
 # the call that verifies it, in whatever form each wrote it. Verdicts are pure, so the
 # recent ones are kept by their E.164 form.
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=8192)
 def _japanese_verdict(e164: str, policy: NumberPolicy) -> NumberCheck:
     return _classify(e164, e164, _japanese(e164[3:]), policy)
 

@@ -2,13 +2,13 @@
 
 Asterisk publishes a new channel snapshot for every dialplan priority a call runs and a
 VarSet message for every variable it sets, and each goes to every Stasis subscriber
-(the AMI, the ARI app, the channel cache). At hundreds of calls a second that work is a
-large share of Asterisk's CPU, so the ``minimal`` profile's dialplan runs as few
+(the AMI, the ARI app, the channel cache). At hundreds of calls a second that work shows
+in Asterisk's CPU (docs/benchmarks.md), so the ``minimal`` profile's dialplan runs as few
 priorities as it can and sets no variable on the common path: the DID and the trunk ride
 in the extension and the context, the identity headers in the Stasis() arguments
-(:mod:`ivr.stasis.handoff`). An answered call runs 7 priorities and sets nothing; the
-``stock`` profile's dialplan (the form before, kept for the benchmark's comparison)
-runs 19 and sets 9 variables.
+(:mod:`ivr.stasis.handoff`). An answered call runs 7 priorities and sets no variable
+of its own; the ``stock`` profile's dialplan (the form before, kept for the benchmark's
+comparison) runs 16 and sets 7 (19 and 9 with the release context of before).
 """
 
 from __future__ import annotations
