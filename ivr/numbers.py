@@ -15,7 +15,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -300,30 +300,25 @@ def _verdict(
 def check(text: str, policy: NumberPolicy | None = None) -> NumberCheck:
     """Normalise ``text`` and decide whether it may authenticate. Never raises."""
     policy = policy or NumberPolicy()
+    if not isinstance(text, str) or len(text) > _MAX_INPUT:
+        return _check(text, policy)
+    return _check_cached(text, policy)
+
+
+# phonenumbers' parse and validation cost tens of microseconds, and callers and portals
+# present the same numbers again and again: the verdicts are pure, so keep recent ones.
+@functools.lru_cache(maxsize=8192)
+def _check_cached(text: str, policy: NumberPolicy) -> NumberCheck:
+    return _check(text, policy)
+
+
+def _check(text: str, policy: NumberPolicy) -> NumberCheck:
     try:
         e164, parsed = _normalized(text)
     except InvalidNumber as exc:
         return _verdict(
             text if isinstance(text, str) else repr(text), False, None, None, None, exc.reason
         )
-    if _JAPANESE_E164.fullmatch(e164):
-        verdict = _japanese_verdict(e164, policy)
-        return verdict if verdict.input == text else replace(verdict, input=text)
-    return _classify(text, e164, parsed, policy)
-
-
-# Typing a number is phonenumbers' costliest step (about 0.1 ms: its Japanese patterns
-# are long), and one number is checked several times: by the portal's create, then by
-# the call that verifies it, in whatever form each wrote it. Verdicts are pure, so the
-# recent ones are kept by their E.164 form.
-@functools.lru_cache(maxsize=8192)
-def _japanese_verdict(e164: str, policy: NumberPolicy) -> NumberCheck:
-    return _classify(e164, e164, _japanese(e164[3:]), policy)
-
-
-def _classify(
-    text: str, e164: str, parsed: phonenumbers.PhoneNumber | None, policy: NumberPolicy
-) -> NumberCheck:
     national_digits = e164[3:] if e164.startswith("+8100") else "0" + e164[3:]
     if e164.startswith("+81"):
         for prefix, (type_, reason) in _UNLISTED_RANGES.items():
