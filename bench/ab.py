@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import TOKEN, Run, log, pct, save_results
+from bench.common import TOKEN, Run, log, pct, save_results, spread
 from bench.run import ROOT, Bench
 
 
@@ -72,10 +71,6 @@ async def one(
         return out
     finally:
         bench.stop_gateway()
-
-
-def spread(xs: list[float]) -> dict[str, float]:
-    return {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

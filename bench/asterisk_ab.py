@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import cpu_seconds, log, pct, rss_kib, save_results
+from bench.common import cpu_seconds, log, pct, rss_kib, save_results, spread
 from bench.run import ROOT, Bench
 from ivr.config import Settings, replace
 from ivr.devtools.pbx import LocalPbx
@@ -128,11 +127,7 @@ async def main_async(bench: Bench, variants: list[str], rounds: int, rate: int, 
         ]
         summary[v] = {
             "asterisk_ms_per_call": [r[v]["asterisk_cpu_ms_per_call"] for r in results],
-            "ratio_to_stock": {
-                "min": round(min(ratios), 3),
-                "median": round(statistics.median(ratios), 3),
-                "max": round(max(ratios), 3),
-            },
+            "ratio_to_stock": spread(ratios, 3),
         }
     return {"rate": rate, "calls": calls, "rounds": results, "summary": summary}
 

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +45,12 @@ def pct(values: list[float]) -> dict[str, float | None]:
         return round(xs[min(len(xs) - 1, max(0, math.ceil(p * len(xs)) - 1))], 2)
 
     return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": round(xs[-1], 2), "n": len(xs)}
+
+
+def spread(xs: list[float], digits: int | None = None) -> dict[str, float]:
+    """min / median / max of a figure over rounds (rounded to ``digits`` if given)."""
+    out = {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
+    return out if digits is None else {k: round(v, digits) for k, v in out.items()}
 
 
 BISECT_STEP = 25  # calls/s: how close the search for the highest sustained rate gets

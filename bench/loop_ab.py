@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from bench.ab import one
-from bench.common import TOKEN, save_results
+from bench.common import TOKEN, save_results, spread
 from bench.run import ROOT, Bench
 
 
@@ -53,8 +52,7 @@ async def main_async(bench: Bench, rounds: int, calls: int, rate: int) -> dict[s
         await asyncio.to_thread(bench.pbx.down)
     summary = {}
     for key in ("cpu_ratio", "creates_ratio"):
-        xs = [r[key] for r in results]
-        summary[key] = {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
+        summary[key] = spread([r[key] for r in results])
     return {"rate": rate, "calls": calls, "rounds": results, "summary": summary}
 
 

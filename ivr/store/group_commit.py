@@ -130,21 +130,19 @@ class GroupCommit:
                     if not in_tx:
                         db.execute("BEGIN IMMEDIATE")
                         in_tx = True
-                    if alone:
-                        try:
-                            result = job.fn(*job.args)
-                        except BaseException:
+                    if not alone:
+                        db.execute("SAVEPOINT job")
+                    try:
+                        result = job.fn(*job.args)
+                    except BaseException:
+                        if alone:
                             db.execute("ROLLBACK")
                             in_tx = False
-                            raise
-                    else:
-                        db.execute("SAVEPOINT job")
-                        try:
-                            result = job.fn(*job.args)
-                        except BaseException:
+                        else:
                             db.execute("ROLLBACK TO job")
                             db.execute("RELEASE job")
-                            raise
+                        raise
+                    if not alone:
                         db.execute("RELEASE job")
                     emitted.extend(self._emitted)
                 else:

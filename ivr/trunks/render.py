@@ -127,8 +127,8 @@ MODULES = (
     "res_rtp_asterisk.so",
     # No timing module: a prompt's frames are paced by the channel's own scheduler, as
     # before Asterisk had timing modules. With res_timing_timerfd every channel opens a
-    # timerfd and every 20 ms frame costs a read and a re-arm of it (about a tenth of
-    # Asterisk's CPU per call in the benchmark).
+    # timerfd and every 20 ms frame costs a read and a re-arm of it (about 8 % of
+    # Asterisk's CPU per call: bench.asterisk_ab, docs/benchmarks.md).
     "codec_ulaw.so",
     "codec_alaw.so",
     "codec_a_mu.so",
