@@ -3,7 +3,8 @@
 ``python -m bench.ab --baseline REV``: the bench's Asterisk and one gateway (SQLite);
 three rounds, each placing the same number of calls at the same rate once with the
 gateway of commit ``REV`` (checked out in a temporary git worktree, run with it first on
-``PYTHONPATH``) and once with this tree's, alternating so drift in the machine hits both.
+``PYTHONPATH``) and once with this tree's, alternating so drift in the machine hits both
+(and which of the two goes first alternates too).
 Every caller has a pending verification, so every call does the whole work. Prints each
 round's CPU ms per call, committed and callback p99, and the ratios this/baseline, then
 min / median / max of the ratios. ``--env KEY=VALUE`` (repeatable) sets a variable for
@@ -90,11 +91,15 @@ async def main_async(
     results: list[dict[str, Any]] = []
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-            for _ in range(rounds):
-                base = await one(
-                    bench, http, "baseline", calls, rate, {"PYTHONPATH": str(base_tree)}, base_tree
-                )
-                new = await one(bench, http, "this", calls, rate, new_env)
+            for n in range(rounds):
+                # Which goes first alternates: the second of a pair meets an Asterisk that
+                # has just taken the first one's calls.
+                for label in ("baseline", "this") if n % 2 == 0 else ("this", "baseline"):
+                    if label == "baseline":
+                        env = {"PYTHONPATH": str(base_tree)}
+                        base = await one(bench, http, label, calls, rate, env, base_tree)
+                    else:
+                        new = await one(bench, http, label, calls, rate, new_env)
                 results.append(
                     {
                         "baseline": base,

@@ -29,7 +29,12 @@ def dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
-def log_dumps(obj: Any, default: Callable[[Any], Any] | None = None, **_: Any) -> str:
+def log_dumpb(obj: Any, default: Callable[[Any], Any] | None = None, **_: Any) -> bytes:
     """structlog's JSONRenderer serializer: keys need not be strings, anything else
     unknown goes through ``default`` (structlog passes its repr fallback)."""
-    return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+    return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def log_dumps(obj: Any, default: Callable[[Any], Any] | None = None, **_: Any) -> str:
+    """:func:`log_dumpb` as text, for a logger that writes ``str``."""
+    return log_dumpb(obj, default).decode()

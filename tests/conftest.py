@@ -110,7 +110,7 @@ def _quiet_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         structlog.configure(cache_logger_on_first_use=False)
 
     monkeypatch.setattr(ivr.log, "configure", configure_uncached)
-    processors = [structlog.contextvars.merge_contextvars, ivr.log.mask_phone_numbers]
+    processors = [ivr.log.merge_context, ivr.log.mask_phone_numbers]
     with structlog.testing.capture_logs(processors) as entries:
         yield
     SESSION_LOGS.extend(entries)

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import structlog
-
 from ivr import numbers
 from ivr.asterisk.ari import AriError
 from ivr.calls import CallerIdentity, precheck, read_identity
-from ivr.log import get_logger
+from ivr.log import bind, get_logger
 from ivr.metrics import Metrics
 from ivr.ratelimit import Limits
 from ivr.stasis import handoff, release
@@ -113,14 +111,14 @@ class CallFlow:
         self._dids = inventory.dids
 
     async def run(self, call: ActiveCall, event: Mapping[str, Any]) -> None:
-        structlog.contextvars.bind_contextvars(channel_id=call.channel_id, node=self.node)
+        bind(channel_id=call.channel_id, node=self.node)
         mode = AnswerMode.REJECT
         language = self.call_policy.calls.language
         outcome = Outcome.FAILED
         committed_at: float | None = None
         try:
             start = CallStart.from_event(event)
-            structlog.contextvars.bind_contextvars(did=start.did, trunk=start.trunk)
+            bind(did=start.did, trunk=start.trunk)
             if await self._refused(call, start):
                 return
             entry = self._dids.get(start.did)
@@ -130,7 +128,7 @@ class CallFlow:
             record = await self._decide(start, mode)
             committed_at = time.time()
             if record.verification_id is not None:  # every later line of this call has it
-                structlog.contextvars.bind_contextvars(verification_id=record.verification_id)
+                bind(verification_id=record.verification_id)
             outcome = record.outcome
             self._observe(call, start, record, committed_at)
         except Exception:

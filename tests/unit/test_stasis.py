@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import structlog
 
+import ivr.log
 from ivr.asterisk.ari import AriError
 from ivr.config import CallsSettings, VerificationSettings
 from ivr.numbers import NumberPolicy
@@ -95,7 +96,7 @@ async def test_a_verified_call_commits_then_hands_the_prompt_and_release_to_the_
     created = await harness.service.create("090-1234-5678", ttl=180)
     did = created.verification.dial_number
     mode = INVENTORY.dids[did][1].answer_mode
-    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logs:
+    with structlog.testing.capture_logs([ivr.log.merge_context]) as logs:
         await harness.call(stasis_start("c1", did))
     v = await harness.service.get(created.verification.id)
     assert v.status == "verified" and v.channel_id == "c1" and v.trunk == "carrier"
