@@ -10,6 +10,8 @@ Terminal states never change again. Times are POSIX seconds (UTC).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,10 +46,23 @@ def new_id() -> str:
     return "vrf_" + secrets.token_urlsafe(16)
 
 
+@functools.lru_cache(maxsize=256)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def iso(ts: float | None) -> str | None:
+    """``2026-11-27T14:54:35.123Z``: what ``datetime.fromtimestamp(ts, UTC).isoformat(
+    timespec="milliseconds")`` writes (microseconds rounded half-even, then cut to
+    milliseconds), with the date and time to the second formatted once per second; every
+    API answer and callback body has two to four of these."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    second = math.floor(ts)
+    micro = round((ts - second) * 1e6)
+    if micro >= 1_000_000:  # rounded up into the next second
+        second, micro = second + 1, micro - 1_000_000
+    return f"{_iso_second(second)}.{micro // 1000:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

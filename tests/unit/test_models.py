@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from random import Random
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from ivr.verification.events import terminal_event
 from ivr.verification.models import (
@@ -10,6 +13,7 @@ from ivr.verification.models import (
     Status,
     Verification,
     choose_dial_number,
+    iso,
 )
 
 PHONE, DID = "+819012345678", "+81355550001"
@@ -88,3 +92,12 @@ def test_api_shape() -> None:
     assert api["dial_number"] == {"e164": DID, "national": "03-5555-0001"}
     assert api["expires_at"] == "1970-01-01T00:19:40.000Z"
     assert "verified" not in api
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+@example(1700000000.9999996)  # rounds up into the next second
+@example(1700000000.0004995)
+@example(1700000000.0)
+def test_iso_writes_what_datetime_writes(ts: float) -> None:
+    expected = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    assert iso(ts) == expected.replace("+00:00", "Z")
