@@ -123,7 +123,7 @@ async def main_async(
     for key in ("cpu_ratio", "creates_ratio", "committed_p99_ratio", "callback_p99_ratio"):
         xs = [r[key] for r in results if r[key] is not None]
         if xs:
-            summary[key] = spread(xs)
+            summary[key] = spread(xs, 3)
     return {"rate": rate, "calls": calls, "rounds": results, "summary": summary}
 
 

@@ -5,6 +5,12 @@ transaction, and commits (one fsync) before any of them is answered. A write's c
 therefore learns of success only once it is durable, yet a busy second costs a few
 fsyncs instead of one per write; a write that raises rolls back its savepoint alone.
 The event loop never waits on disk, and SQLite's single writer never retries a lock.
+
+A ``lazy`` write is bookkeeping that may wait (a call's end, a delivered callback): it
+is held until a regular write's transaction can take it along, or ``LAZY_WAIT`` seconds,
+so it costs no commit of its own while calls come in. Measured with the gateway's two
+batched bookkeeping writes: they were 40 of the 290 commits a second at 250 calls/s,
+and a call whose write arrived during one waited for that fsync too.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
-Mode = Literal["read", "write", "flush"]
+Mode = Literal["read", "write", "lazy", "flush"]
+LAZY_WAIT = 0.1  # seconds a lazy write waits for a regular one to share its commit
 
 
 @dataclass(slots=True)
@@ -82,8 +90,10 @@ class GroupCommit:
 
     async def run(self, mode: Mode, fn: Callable[..., T], *args: Any) -> T:
         """``read``: runs as is (inside the batch's transaction if one is open);
-        ``write``: in a savepoint, answered after the commit; ``flush``: commits what the
-        batch wrote so far, then runs outside any transaction (open, close)."""
+        ``write``: in a savepoint, answered after the commit; ``lazy``: a write that runs
+        with the next regular one (or a flush), at most ``LAZY_WAIT`` seconds later;
+        ``flush``: commits what the batch wrote so far, then runs outside any
+        transaction (open, close)."""
         if self._thread is None:
             raise RuntimeError("store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -91,24 +101,43 @@ class GroupCommit:
         return await future
 
     def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            batch = [job]
-            stop = False
-            while len(batch) < self.MAX_BATCH:
+        lazy: list[_Job] = []  # held until a regular write or a flush takes them along
+        due = 0.0  # when the oldest of them must go anyway
+        stop = False
+        while not stop:
+            try:
+                wait = max(0.0, due - time.monotonic()) if lazy else None
+                job = self._jobs.get(timeout=wait)
+            except queue.Empty:  # the lazy writes waited long enough: alone, then
+                self._execute(lazy)
+                lazy = []
+                continue
+            batch = [] if job is None else [job]
+            stop = job is None
+            while not stop and len(batch) < self.MAX_BATCH:
                 try:
                     nxt = self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
                     stop = True
-                    break
-                batch.append(nxt)
-            self._execute(batch)
-            if stop:
-                return
+                else:
+                    batch.append(nxt)
+            held = [j for j in batch if j.mode == "lazy"]
+            if held:
+                if not lazy:
+                    due = time.monotonic() + LAZY_WAIT
+                lazy.extend(held)
+                batch = [j for j in batch if j.mode != "lazy"]
+            if lazy and (
+                stop or any(j.mode != "read" for j in batch) or time.monotonic() >= due
+            ):
+                # Along with this batch's writes, before any flush in it.
+                at = next((i for i, j in enumerate(batch) if j.mode == "flush"), len(batch))
+                batch[at:at] = lazy
+                lazy = []
+            if batch:
+                self._execute(batch)
 
     def _db(self) -> sqlite3.Connection:
         if self.connection is None:
@@ -121,11 +150,11 @@ class GroupCommit:
         in_tx = False
         # A write alone in its batch needs no savepoint: if it fails, rolling back the
         # transaction undoes it and nothing else (under load most batches are one call).
-        alone = sum(1 for job in batch if job.mode == "write") == 1
+        alone = sum(1 for job in batch if job.mode in ("write", "lazy")) == 1
         for job in batch:
             self._emitted = []
             try:
-                if job.mode == "write":
+                if job.mode in ("write", "lazy"):
                     db = self._db()
                     if not in_tx:
                         db.execute("BEGIN IMMEDIATE")
@@ -159,7 +188,9 @@ class GroupCommit:
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._db().execute("ROLLBACK")
-                outcomes = [(j, r, exc if j.mode == "write" else e) for j, r, e in outcomes]
+                outcomes = [
+                    (j, r, exc if j.mode in ("write", "lazy") else e) for j, r, e in outcomes
+                ]
                 emitted = []
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
         for outcome in outcomes:

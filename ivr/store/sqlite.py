@@ -272,7 +272,7 @@ class SqliteStore:
         )
 
     async def finish_calls(self, ends: Sequence[CallEnd]) -> None:
-        await self._write(self._finish, ends)
+        await self._gc.run("lazy", self._finish, ends)  # rides with the next write
 
     def _list_calls(self, query: CallFilter) -> list[CallRecord]:
         where, args = call_where(query, lambda n: "?")
@@ -453,7 +453,7 @@ class SqliteStore:
         )
 
     async def record_deliveries(self, delivered: Sequence[Delivery]) -> None:
-        await self._write(self._record_deliveries, delivered)
+        await self._gc.run("lazy", self._record_deliveries, delivered)
 
     def _release_backlog(self, portal: str | None, now: float) -> int:
         cur = self.db.execute(

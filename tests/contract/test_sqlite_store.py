@@ -11,7 +11,8 @@ import pytest
 
 from ivr.store.sqlite import WRITER_CHECKPOINT_PAGES, SqliteStore
 from ivr.verification.errors import IdempotencyConflict
-from ivr.verification.ports import NewVerification
+from ivr.verification.ports import CallEnd, NewVerification
+from tests.contract.test_store_contract import call
 
 POOL = ["+81355550001"]
 
@@ -97,3 +98,45 @@ async def test_the_log_is_checkpointed_beside_the_writes_not_in_them(tmp_path: P
     await reopened.open()
     assert await reopened.count_pending() == 6601
     await reopened.close()
+
+
+async def test_a_lazy_write_shares_the_next_writes_commit_and_fails_alone(
+    tmp_path: Path,
+) -> None:
+    """Bookkeeping (a call's end, a delivered callback) costs no commit of its own while
+    other writes come in; a failing one rolls back alone; one with no write to ride with
+    is committed anyway, and so is one still waiting when the store closes."""
+    path = tmp_path / "s.sqlite3"
+    store = SqliteStore(path)
+    await store.open()
+    await store.record_call(call("ch-1"))
+    statements: list[str] = []
+    await store._gc.run("flush", store.db.set_trace_callback, statements.append)
+
+    def fail() -> None:
+        store.db.execute("UPDATE verifications SET reference = 'x'")
+        raise RuntimeError("bookkeeping failed")
+
+    ended = asyncio.create_task(
+        store.finish_calls([CallEnd("ch-1", 1005.0, committed_at=1000.1)])
+    )
+    failing = asyncio.create_task(store._gc.run("lazy", fail))
+    await asyncio.sleep(0.01)  # both held by the writer, waiting for a regular write
+    assert not ended.done() and "COMMIT" not in statements
+    made = await store.create_verification(req("+819000000001"), POOL, 1000.0, Random(1))
+    await ended
+    with pytest.raises(RuntimeError):
+        await failing
+    assert statements.count("COMMIT") == 1  # one transaction for the three
+    v = await store.get_verification(made.verification.id)
+    assert v is not None and v.reference is None  # the failed one's update undone
+    assert [c.ended_at for c in await store.list_calls()] == [1005.0]
+
+    alone = store.finish_calls([CallEnd("ch-2", 1006.0)])
+    await asyncio.wait_for(alone, 5)  # nothing to ride with: committed by itself
+    assert statements.count("COMMIT") == 2
+
+    waiting = asyncio.create_task(store.record_deliveries([]))
+    await asyncio.sleep(0)
+    await store.close()  # the close's flush takes it along
+    await waiting

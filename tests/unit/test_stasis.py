@@ -217,8 +217,8 @@ async def test_call_ends_are_written_together_in_one_store_write(harness: Harnes
     real = harness.service.store.finish_calls
 
     async def spy(ends: Any) -> None:
+        await real(ends)  # committed (with the next write, or on its own a moment later)
         writes.append([e.channel_id for e in ends])
-        await real(ends)
 
     harness.service.store.finish_calls = spy  # type: ignore[method-assign]
     for channel in ("e1", "e2", "e3"):
