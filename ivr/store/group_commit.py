@@ -129,9 +129,7 @@ class GroupCommit:
                     due = time.monotonic() + LAZY_WAIT
                 lazy.extend(held)
                 batch = [j for j in batch if j.mode != "lazy"]
-            if lazy and (
-                stop or any(j.mode != "read" for j in batch) or time.monotonic() >= due
-            ):
+            if lazy and (stop or any(j.mode != "read" for j in batch) or time.monotonic() >= due):
                 # Along with this batch's writes, before any flush in it.
                 at = next((i for i, j in enumerate(batch) if j.mode == "flush"), len(batch))
                 batch[at:at] = lazy

@@ -117,9 +117,7 @@ async def test_a_lazy_write_shares_the_next_writes_commit_and_fails_alone(
         store.db.execute("UPDATE verifications SET reference = 'x'")
         raise RuntimeError("bookkeeping failed")
 
-    ended = asyncio.create_task(
-        store.finish_calls([CallEnd("ch-1", 1005.0, committed_at=1000.1)])
-    )
+    ended = asyncio.create_task(store.finish_calls([CallEnd("ch-1", 1005.0, committed_at=1000.1)]))
     failing = asyncio.create_task(store._gc.run("lazy", fail))
     await asyncio.sleep(0.01)  # both held by the writer, waiting for a regular write
     assert not ended.done() and "COMMIT" not in statements
