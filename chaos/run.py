@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from bench.common import TOKEN, Portal, cpu_seconds, log
+from bench.common import PORTAL_PORT, TOKEN, Portal, cpu_seconds, log
 from bench.run import DID, Bench
 from ivr.devtools.sipcall import CallSpec, place_call
 from ivr.numbers import normalize
@@ -45,20 +44,29 @@ class Row:
 
 
 class CountingPortal(Portal):
-    """Also keeps every webhook-id per verification, and can be taken down."""
+    """Also keeps every webhook-id per verification, and keeps what it received across
+    an outage (the portal process is stopped and started again)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ids: dict[str, set[str]] = {}
+        self._before: dict[str, float] = {}  # received by the portal's earlier processes
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        data = json.loads(body)
-        vid = data["data"]["id"]
-        self.ids.setdefault(vid, set()).add(request.headers.get("webhook-id", ""))
-        if data.get("type") == "verification.verified":
-            self.received.setdefault(vid, time.time())
-        return web.Response(status=204)
+    async def fetch(self) -> dict[str, float]:
+        got = await super().fetch()
+        self.received = {**got, **self._before}  # the first delivery counts
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{PORTAL_PORT}/ids") as resp,
+        ):
+            for vid, ids in (await resp.json()).items():
+                self.ids.setdefault(vid, set()).update(ids)
+        return self.received
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            self._before = dict(await self.fetch())
+        await super().stop()
 
 
 class Chaos(Bench):
@@ -100,6 +108,7 @@ class Chaos(Bench):
         false = [v for v in verified if normalize(v[2]) != v[1]]
         deadline = time.monotonic() + wait_callbacks
         while time.monotonic() < deadline:
+            await self.portal.fetch()
             if all(v[0] in self.portal.received for v in verified):
                 break
             await asyncio.sleep(0.5)
@@ -179,7 +188,7 @@ class Chaos(Bench):
         await self.portal.start()
         verified = {v[0] for v in self.verified(ids)}
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not verified <= set(self.portal.received):  # noqa: ASYNC110
+        while time.monotonic() < deadline and not verified <= set(await self.portal.fetch()):  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         late = [self.portal.received[v] - recovered for v in verified if v in self.portal.received]
         missing = len(verified - set(self.portal.received))

@@ -104,8 +104,16 @@ CLIENT_PATHS: dict[str, Any] = {
         "options": {
             "summary": "CORS preflight (allowed origins only)",
             "security": [],
-            "parameters": [_ID],
-            "responses": {"204": {"description": "allowed"}, "403": _err("origin_not_allowed")},
+            "parameters": [
+                _ID,
+                {"name": "Origin", "in": "header", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "204": {"description": "allowed"},
+                "400": _err("bad_request (no Origin: not a preflight)"),
+                "403": _err("origin_not_allowed"),
+                "404": _err("not_found"),
+            },
         },
     },
     "/widget/v1/ivr-widget.js": {

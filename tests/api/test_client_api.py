@@ -108,6 +108,8 @@ async def test_cors_only_for_the_portals_own_origins(api_gateway: Gateway) -> No
     assert resp.headers["Access-Control-Allow-Headers"] == "Authorization"
     resp = await c.options(client_url(v["id"]), headers={**pre, "Origin": "https://evil.example"})
     assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
+    resp = await c.options(client_url(v["id"]))  # no Origin: not a preflight (documented)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
 
 
 async def test_portal_and_admin_apis_refuse_browsers(api_gateway: Gateway) -> None:
