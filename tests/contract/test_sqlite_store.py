@@ -9,6 +9,7 @@ from random import Random
 
 import pytest
 
+from ivr.store import group_commit
 from ivr.store.sqlite import WRITER_CHECKPOINT_PAGES, SqliteStore
 from ivr.verification.errors import IdempotencyConflict
 from ivr.verification.ports import CallEnd, NewVerification
@@ -101,11 +102,12 @@ async def test_the_log_is_checkpointed_beside_the_writes_not_in_them(tmp_path: P
 
 
 async def test_a_lazy_write_shares_the_next_writes_commit_and_fails_alone(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bookkeeping (a call's end, a delivered callback) costs no commit of its own while
     other writes come in; a failing one rolls back alone; one with no write to ride with
     is committed anyway, and so is one still waiting when the store closes."""
+    monkeypatch.setattr(group_commit, "LAZY_WAIT", 30.0)  # held however slow the machine
     path = tmp_path / "s.sqlite3"
     store = SqliteStore(path)
     await store.open()
@@ -119,7 +121,7 @@ async def test_a_lazy_write_shares_the_next_writes_commit_and_fails_alone(
 
     ended = asyncio.create_task(store.finish_calls([CallEnd("ch-1", 1005.0, committed_at=1000.1)]))
     failing = asyncio.create_task(store._gc.run("lazy", fail))
-    await asyncio.sleep(0.01)  # both held by the writer, waiting for a regular write
+    await asyncio.sleep(0.05)  # both handed to the writer, held for a regular write
     assert not ended.done() and "COMMIT" not in statements
     made = await store.create_verification(req("+819000000001"), POOL, 1000.0, Random(1))
     await ended
@@ -130,11 +132,12 @@ async def test_a_lazy_write_shares_the_next_writes_commit_and_fails_alone(
     assert v is not None and v.reference is None  # the failed one's update undone
     assert [c.ended_at for c in await store.list_calls()] == [1005.0]
 
-    alone = store.finish_calls([CallEnd("ch-2", 1006.0)])
-    await asyncio.wait_for(alone, 5)  # nothing to ride with: committed by itself
-    assert statements.count("COMMIT") == 2
+    monkeypatch.setattr(group_commit, "LAZY_WAIT", 0.05)
+    await asyncio.wait_for(store.finish_calls([CallEnd("ch-2", 1006.0)]), 10)
+    assert statements.count("COMMIT") == 2  # nothing to ride with: committed by itself
 
+    monkeypatch.setattr(group_commit, "LAZY_WAIT", 30.0)
     waiting = asyncio.create_task(store.record_deliveries([]))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
     await store.close()  # the close's flush takes it along
-    await waiting
+    await asyncio.wait_for(waiting, 10)
