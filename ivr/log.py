@@ -58,11 +58,8 @@ def mask_phone_numbers(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask anything that looks like a phone number."""
-    for key, value in event_dict.items():  # the common case inline: a short or plain str
-        if isinstance(value, str):
-            if len(value) > 8 and _RUN.search(value) is not None and key not in _NEVER_MASK:
-                event_dict[key] = _NUMBER.sub(_mask_match, value)
-        elif isinstance(value, dict | list | tuple) and key not in _NEVER_MASK:
+    for key, value in event_dict.items():
+        if key not in _NEVER_MASK:
             event_dict[key] = _mask_value(value)
     return event_dict
 
