@@ -20,6 +20,7 @@ import base64
 import contextlib
 import email.utils
 import functools
+import hashlib
 import hmac
 import random
 import time
@@ -52,8 +53,12 @@ _RESULT_LABELS = {  # the result label of callback attempts in /metrics
 
 
 @functools.lru_cache(maxsize=64)
-def _key(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix("whsec_"))
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 already keyed with ``secret``, to copy per message: a copy and an
+    update cost about a third less than ``hmac.digest``'s one-shot, which looks the hash
+    up and keys it again each time and lets go of the GIL around it (the SQLite writer
+    thread then takes the GIL, and the event loop waits to get it back)."""
+    return hmac.new(base64.b64decode(secret.removeprefix("whsec_")), digestmod=hashlib.sha256)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -68,8 +73,9 @@ def sign(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> st
     to_sign = f"{msg_id}.{timestamp}.".encode() + body
     signatures = []
     for secret in secrets:
-        digest = hmac.digest(_key(secret), to_sign, "sha256")  # one-shot, in C
-        signatures.append("v1," + base64.b64encode(digest).decode())
+        mac = _keyed(secret).copy()
+        mac.update(to_sign)  # in C, holding the GIL below 2 KiB
+        signatures.append("v1," + base64.b64encode(mac.digest()).decode())
     return " ".join(signatures)
 
 
