@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import children_cpu, cpu_seconds, log
+from bench.common import children_cpu, cpu_seconds, held_up_to, log
 from ivr.config import load_settings
 from ivr.devtools.cluster import LocalCluster
 from ivr.devtools.postgres import LocalPostgres
@@ -176,8 +176,8 @@ async def _phase(
 
 
 def sustained(runs: list[dict[str, Any]]) -> int:
-    ok = [r["rate"] for r in runs if r["failed_pct"] < 0.5]
-    return max(ok) if ok else 0
+    best = held_up_to(runs, lambda r: r["failed_pct"] < 0.5, lambda r: int(r["rate"]))
+    return int(best["rate"]) if best else 0
 
 
 async def round_(work: Path, rates: list[int], seconds: float) -> dict[str, Any]:

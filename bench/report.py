@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import held_up_to
 from ivr.devtools.pbx import LocalPbx
 
 
@@ -81,11 +82,7 @@ def table(results: dict[str, Any]) -> str:
     loose = results.get("ceiling_rate_failures_only")
     for label in dict.fromkeys(r["target"] for r in runs):
         # Sustained: under 0.5 % failed and callback p99 under 500 ms (issue 15).
-        g_best = max(
-            (g for g in runs if g["target"] == label and sustains(g)),
-            key=lambda g: g["rate"],
-            default=None,
-        )
+        g_best = held_up_to([g for g in runs if g["target"] == label], sustains, _rate)
         if g_best and c_best["rate"]:
             line = (
                 f"sustained ({label}): {g_best['rate']}/s = "
@@ -104,9 +101,12 @@ def sustains(run: dict[str, Any]) -> bool:
     return run["failed"] / max(1, run["calls"]) < 0.005 and p99 is not None and p99 < 500
 
 
+def _rate(run: dict[str, Any]) -> int:
+    return int(run["rate"])
+
+
 def _sustained(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    ok = [r for r in runs if r["failed"] / max(1, r["calls"]) < 0.005]
-    return max(ok, key=lambda r: r["rate"], default=None)
+    return held_up_to(runs, lambda r: r["failed"] / max(1, r["calls"]) < 0.005, _rate)
 
 
 def ceilings(results: dict[str, Any]) -> list[str]:
@@ -121,10 +121,10 @@ def ceilings(results: dict[str, Any]) -> list[str]:
                 f"p50/p99 {h.get('p50')}/{h.get('p99')} ms; CPU % asterisk {r['asterisk_cpu']}"
                 f"; Asterisk RSS after {r.get('asterisk_rss_mib')} MiB"
             )
-    bounded = [
-        max((r["rate"] for r in results.get(key, []) if handover_bounded(r)), default=None)
-        for key in ("ceiling", "ceiling_stock")
-    ]
+    bounded = []
+    for key in ("ceiling", "ceiling_stock"):
+        run = held_up_to(results.get(key, []), handover_bounded, _rate)
+        bounded.append(run["rate"] if run else None)
     line = f"ceiling (hand-over p99 < 500 ms), minimal vs stock: {bounded[0]}/s vs {bounded[1]}/s"
     if bounded[0] and bounded[1]:
         line += f" = {bounded[0] / bounded[1]:.2f}x"

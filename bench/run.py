@@ -47,6 +47,7 @@ from bench.common import (
     TOKEN,
     Portal,
     Run,
+    held_up_to,
     log,
     next_rate,
     pct,
@@ -66,6 +67,10 @@ SECRET = "whsec_YmVuY2gtb25seS1zZWNyZXQta2V5"
 # thousands of connections made per run, an outgoing connection's local port could be
 # one the next Asterisk or gateway wants to listen on ("already in use", seen once).
 API_PORT = 27080
+
+
+def _rate(run: Run) -> int:
+    return run.rate
 
 
 class Bench(CallPhases, ApiPhases):
@@ -308,9 +313,11 @@ calls_per_caller_per_minute = 0
             # 500 ms, as the gateway's callbacks are. Under failures alone, 10 s of calls
             # at a rate Asterisk cannot keep up with still "hold" (they queue for
             # seconds, they do not fail yet): a burst, not a rate. Both are reported.
-            held = [r for r in ceiling if r.failed_pct < 0.5]
-            bounded = [r for r in held if handover_bounded(asdict(r))]
-            best = max(bounded or held or ceiling[:1], key=lambda r: r.rate)
+            best = (
+                held_up_to(ceiling, lambda r: handover_bounded(asdict(r)), _rate)
+                or held_up_to(ceiling, lambda r: r.failed_pct < 0.5, _rate)
+                or ceiling[0]
+            )
             self.start_gateway()
             async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                 await self.wait_ready(http)
@@ -346,7 +353,9 @@ calls_per_caller_per_minute = 0
                 "gateway": [asdict(r) | {"cps": round(r.cps, 1)} for r in gateway],
                 "postgres": [asdict(r) | {"cps": round(r.cps, 1)} for r in postgres],
                 "ceiling_rate": best.rate,  # held to the hand-over bound
-                "ceiling_rate_failures_only": max((r.rate for r in held), default=None),
+                "ceiling_rate_failures_only": getattr(
+                    held_up_to(ceiling, lambda r: r.failed_pct < 0.5, _rate), "rate", None
+                ),
                 "half_rate": half_run.rate,
                 "long_polls": polls,
                 "creates": creates,

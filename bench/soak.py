@@ -3,8 +3,11 @@
 ``python -m bench.soak`` (``make soak``): the bench's own Asterisk instance and one gateway
 on SQLite; calls in chunks of 10,000 (a verification created for each caller, then sipp
 at a steady rate); every 10 s the RSS of Asterisk and the gateway and the store's size;
-per chunk the call-to-committed and call-to-callback percentiles. At the end, Asterisk's
-own object counts (channels, bridges, apps, taskprocessors), to see what grows.
+per chunk the call-to-committed and call-to-callback percentiles, and the committed
+latency split into Asterisk's hand-over and the gateway's own share (from its
+``call_decided`` lines), so that a machine slowing down is told from a gateway that does.
+At the end, Asterisk's own object counts (channels, bridges, apps, taskprocessors), to
+see what grows.
 
 Verdicts printed: RSS of each process flat within 10 % between the end of the second
 chunk (20,000 calls) and the end; p99 of the last chunk within 20 % of the first.
@@ -112,6 +115,10 @@ class Soak:
                         "callback": pct(
                             [received[v] - s for v, (s, _) in timings.items() if v in received]
                         ),
+                        # The same calls split: Asterisk's hand-over (INVITE to
+                        # StasisStart read) and the gateway's own share (to committed),
+                        # to tell a gateway that slows from a machine that does.
+                        "split": b.split_latency(set(ids)),
                         "missing_callbacks": sum(1 for v in ids if v not in received),
                         "asterisk_cpu": run.asterisk_cpu,
                         "gateway_cpu": run.app_cpu,
@@ -120,7 +127,9 @@ class Soak:
                     chunks.append(row)
                     log(
                         f"soak {self.done} calls: {run.ok} ok, {run.failed} failed; committed "
-                        f"p99 {row['committed']['p99']} ms, callback p99 "
+                        f"p99 {row['committed']['p99']} ms (hand-over "
+                        f"{row['split']['asterisk_to_gateway']['p99']}, gateway "
+                        f"{row['split']['gateway_to_commit']['p99']}), callback p99 "
                         f"{row['callback']['p99']} ms; RSS asterisk "
                         f"{row['asterisk_rss_mib']} MiB, gateway {row['gateway_rss_mib']} MiB, "
                         f"store {row['store_mib']} MiB"
@@ -153,17 +162,28 @@ def verdict(chunks: list[dict[str, Any]]) -> dict[str, Any]:
         a, z = chunks[0][kind]["p99"], last[kind]["p99"]
         return round(100 * (z - a) / a, 1) if a and z is not None else None
 
+    def share_change(part: str, q: str) -> float | None:
+        a = chunks[0].get("split", {}).get(part, {}).get(q)
+        z = last.get("split", {}).get(part, {}).get(q)
+        return round(100 * (z - a) / a, 1) if a and z is not None else None
+
     out = {
         "asterisk_rss_growth_pct": growth("asterisk_rss_mib"),
         "gateway_rss_growth_pct": growth("gateway_rss_mib"),
         "committed_p99_change_pct": p99_change("committed"),
         "callback_p99_change_pct": p99_change("callback"),
     }
+    # Not part of the verdict: where a change in the committed latency came from.
+    diagnosis = {
+        f"{part}_{q}_change_pct": share_change(part, q)
+        for part in ("asterisk_to_gateway", "gateway_to_commit")
+        for q in ("p50", "p99")
+    }
     out["rss_flat"] = all(abs(out[k]) <= 10 for k in out if k.endswith("rss_growth_pct"))
     out["latency_steady"] = all(
         v is not None and v <= 20 for k, v in out.items() if k.endswith("p99_change_pct")
     )
-    return out
+    return {**out, "split": diagnosis}
 
 
 def main() -> int:

@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.common import held_up_to
 from bench.report import handover_bounded, sustains
 
 
 def _best(runs: list[dict[str, Any]], ok: Any) -> dict[str, Any] | None:
-    return max((r for r in runs if ok(r)), key=lambda r: r["rate"], default=None)
+    """The highest rate that held with every rate tried below it holding too."""
+    return held_up_to(runs, ok, lambda r: int(r["rate"]))
 
 
 def _ceiling_ok(r: dict[str, Any]) -> bool:
