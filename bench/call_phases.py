@@ -14,9 +14,10 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bench.common import Run, children_cpu, cpu_seconds, log, next_rate, pct, rss_kib
-from bench.report import handover_bounded
+from bench.report import handover_bounded, sustains
 from ivr.config import replace
 from ivr.devtools.pbx import LocalPbx
 from ivr.stasis import release
@@ -120,13 +121,24 @@ class CallPhases:
 
     # -- phases ---------------------------------------------------------------------
 
-    async def ceiling(self, label: str = "ceiling") -> list[Run]:
+    def _profile_pbx(self, profile: str) -> LocalPbx:
+        if profile == self.settings.asterisk.profile:
+            return self.pbx
+        settings = replace(self.settings, asterisk={"profile": profile})
+        return LocalPbx(settings, load_inventory(settings.inventory))
+
+    async def ceiling_once(self, label: str, profile: str, rate: int) -> Run:
+        """The minimal ARI app at ``rate`` on an Asterisk of ``profile`` started afresh:
+        calls, failures, CPU, the hand-over (channel created -> StasisStart read, the
+        same split the gateway logs as stasis_ms) and Asterisk's RSS after the calls."""
+        await asyncio.to_thread(self._profile_pbx(profile).up)
         a = self.settings.asterisk
         # What the gateway hands a verified call on the bench's answer-mode DID.
         extension = release.extension(
             AnswerMode.ANSWER, "ja", Outcome.VERIFIED, self.settings.calls.cause(Outcome.VERIFIED)
         )
         latencies = self.work / f"{label}-handover.json"
+        latencies.unlink(missing_ok=True)
         app = subprocess.Popen(
             [
                 sys.executable,
@@ -144,48 +156,75 @@ class CallPhases:
             stderr=subprocess.DEVNULL,
         )
         assert app.stdout is not None
-        app.stdout.readline()  # "ready"
-        runs: list[Run] = []
-        # Two searches over one set of runs: under 0.5 % failed (the issue's ceiling), and
-        # that with the hand-over p99 under 500 ms too (the bound the gateway is held to).
-        held: dict[int, bool] = {}
-        bounded: dict[int, bool] = {}
         try:
-            while (
-                rate := next_rate(self.rates, held) or next_rate(self.rates, bounded)
-            ) is not None:
-                calls = int(rate * self.seconds)
-                run = Run(label, rate, calls)
-                started = time.time()
-                await self.measured_sipp(run, [app.pid], self.callers(calls))
-                until = time.time()
-                await asyncio.sleep(3)  # let the last calls and channels clear
-                run.asterisk_rss_mib = round(rss_kib(self.pbx.pid() or 0, "VmRSS") / 1024, 1)
-                # The hand-over (channel created -> StasisStart read) of this rate's calls:
-                # the same split the gateway logs as stasis_ms.
-                app.send_signal(signal.SIGUSR1)
-                await asyncio.sleep(0.5)
-                pairs = json.loads(latencies.read_text()) if latencies.exists() else []
-                run.split = {"handover": pct([h for at, h in pairs if started <= at <= until])}
-                p99 = run.split["handover"]["p99"]
-                log(
-                    f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, "
-                    f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%, hand-over p99 {p99} ms"
-                )
-                runs.append(run)
-                held[rate] = run.failed_pct < 0.5
-                bounded[rate] = handover_bounded(asdict(run))
+            app.stdout.readline()  # "ready"
+            calls = int(rate * self.seconds)
+            run = Run(label, rate, calls)
+            await self.measured_sipp(run, [app.pid], self.callers(calls))
+            await asyncio.sleep(3)  # let the last calls and channels clear
+            run.asterisk_rss_mib = round(rss_kib(self.pbx.pid() or 0, "VmRSS") / 1024, 1)
         finally:
-            app.send_signal(signal.SIGTERM)
+            app.send_signal(signal.SIGTERM)  # it writes the hand-over pairs as it stops
             app.wait(10)
-        return runs
+        pairs = json.loads(latencies.read_text()) if latencies.exists() else []
+        run.split = {"handover": pct([h for _, h in pairs])}
+        log(
+            f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, "
+            f"asterisk {run.asterisk_cpu}%, app {run.app_cpu}%, "
+            f"hand-over p99 {run.split['handover']['p99']} ms"
+        )
+        return run
 
-    async def stock_ceiling(self) -> list[Run]:
-        """The same ceiling on Asterisk's stock module set, for comparison; then back."""
-        stock = replace(self.settings, asterisk={"profile": "stock"})
-        pbx = LocalPbx(stock, load_inventory(stock.inventory))
-        await asyncio.to_thread(pbx.up)
-        try:
-            return await self.ceiling("ceiling-stock")
-        finally:
-            await asyncio.to_thread(self.pbx.up)
+    async def searches(self, http: Any) -> tuple[list[Run], list[Run], list[Run]]:
+        """The stock ceiling, the minimal ceiling and the gateway, searched side by side.
+
+        At each step every search still going takes its next rate, and the three runs
+        follow one another (the order rotating from step to step), each on an Asterisk
+        started afresh: a search takes about ten minutes, and this machine's speed moves
+        by a third in less, so three searches one after the other compared whichever
+        came last with a different machine (the gateway once held 1.11x "the ceiling").
+        The ceiling holds a rate under 0.5 % failed and, searched next, with its
+        hand-over p99 under 500 ms too; the gateway under 0.5 % failed and callback p99
+        under 500 ms."""
+        stock: list[Run] = []
+        minimal: list[Run] = []
+        gateway: list[Run] = []
+        held: dict[str, dict[int, bool]] = {"stock": {}, "minimal": {}, "gateway": {}}
+        bounded: dict[str, dict[int, bool]] = {"stock": {}, "minimal": {}}
+
+        def ceiling_next(name: str) -> int | None:
+            return next_rate(self.rates, held[name]) or next_rate(self.rates, bounded[name])
+
+        step = 0
+        while True:
+            todo = [
+                (name, rate)
+                for name, rate in (
+                    ("stock", ceiling_next("stock")),
+                    ("minimal", ceiling_next("minimal")),
+                    ("gateway", next_rate(self.rates, held["gateway"])),
+                )
+                if rate is not None
+            ]
+            if not todo:
+                return stock, minimal, gateway
+            shift = step % len(todo)
+            for name, rate in todo[shift:] + todo[:shift]:
+                if name == "gateway":
+                    await asyncio.to_thread(self.pbx.up)
+                    self.start_gateway()
+                    try:
+                        await self.wait_ready(http)
+                        run = await self.gateway_run(http, "gateway", rate)
+                    finally:
+                        self.stop_gateway()
+                    gateway.append(run)
+                    held[name][rate] = sustains(asdict(run))
+                    continue
+                profile = "stock" if name == "stock" else "minimal"
+                label = "ceiling-stock" if name == "stock" else "ceiling"
+                run = await self.ceiling_once(label, profile, rate)
+                (stock if name == "stock" else minimal).append(run)
+                held[name][rate] = run.failed_pct < 0.5
+                bounded[name][rate] = handover_bounded(asdict(run))
+            step += 1

@@ -3,11 +3,12 @@
 One invocation, on loopback only, every load bounded by a call count:
 
 1. ceiling: sipp at rising rates against a minimal ARI app (bench/ceiling_app.py) doing
-   the gateway's call shape (answer, 1 s prompt, hang up), up to the highest rate with
-   under 0.5 % failed calls (or the last rate tried);
-2. gateway: the same rates against `ivr serve`, every call matching a pending
+   the gateway's call shape (answer, 1 s prompt, hang up), on the stock and the minimal
+   Asterisk profiles;
+2. gateway: the same search against `ivr serve`, every call matching a pending
    verification created through the API just before (match, commit, outbox, signed
-   callback to a local portal, prompt, hang-up);
+   callback to a local portal, prompt, hang-up). The three searches run side by side,
+   each rate on an Asterisk started afresh (``CallPhases.searches``);
 3. per rate: calls/s, failed calls, INVITE-at-Asterisk -> committed and -> callback
    received (p50/p95/p99/max), CPU of Asterisk and of the app;
 4. API: creates per second; 1,000 and 10,000 concurrent long polls woken by their calls;
@@ -271,31 +272,37 @@ calls_per_caller_per_minute = 0
         while (
             rate := next_rate(rates, held) if search else next(iter(rates[len(runs) :]), None)
         ) is not None:
-            calls = int(rate * self.seconds)
-            callers = self.callers(calls)
-            ids, creates = await self.create(http, callers)
-            run = Run(label, rate, calls, creates_per_s=round(creates, 1))
-            since = time.time()
-            await self.measured_sipp(run, [p.pid for p, _ in self.gateways], callers)
-            await asyncio.sleep(3)  # last calls end, last callbacks arrive
-            timings = await self.timings(since - 1)
-            got = await self.portal.fetch()
-            run.committed = pct([c - s for s, c in timings.values()])
-            run.callback = pct([got[v] - s for v, (s, _) in timings.items() if v in got])
-            run.callback["missing"] = sum(1 for v in ids if v not in got)
-            run.split = self.split_latency(set(ids))
-            log(
-                f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
-                f"{run.asterisk_cpu}%, gateway {run.app_cpu}%, committed p99 "
-                f"{run.committed['p99']} ms (asterisk->gateway p99 "
-                f"{run.split['asterisk_to_gateway']['p99']} ms, gateway->commit p99 "
-                f"{run.split['gateway_to_commit']['p99']} ms), callback p99 "
-                f"{run.callback['p99']} ms, creates {run.creates_per_s}/s"
-                + (f", postgresql {run.store_cpu}%" if run.store_cpu is not None else "")
-            )
+            run = await self.gateway_run(http, label, rate)
             runs.append(run)
             held[rate] = sustains(asdict(run))
         return runs
+
+    async def gateway_run(self, http: aiohttp.ClientSession, label: str, rate: int) -> Run:
+        """Calls at ``rate`` against the running gateway(s), every caller with a pending
+        verification created just before: latency to committed and to the callback."""
+        calls = int(rate * self.seconds)
+        callers = self.callers(calls)
+        ids, creates = await self.create(http, callers)
+        run = Run(label, rate, calls, creates_per_s=round(creates, 1))
+        since = time.time()
+        await self.measured_sipp(run, [p.pid for p, _ in self.gateways], callers)
+        await asyncio.sleep(3)  # last calls end, last callbacks arrive
+        timings = await self.timings(since - 1)
+        got = await self.portal.fetch()
+        run.committed = pct([c - s for s, c in timings.values()])
+        run.callback = pct([got[v] - s for v, (s, _) in timings.items() if v in got])
+        run.callback["missing"] = sum(1 for v in ids if v not in got)
+        run.split = self.split_latency(set(ids))
+        log(
+            f"{label} {rate}/s: {run.ok} ok, {run.failed} failed, asterisk "
+            f"{run.asterisk_cpu}%, gateway {run.app_cpu}%, committed p99 "
+            f"{run.committed['p99']} ms (asterisk->gateway p99 "
+            f"{run.split['asterisk_to_gateway']['p99']} ms, gateway->commit p99 "
+            f"{run.split['gateway_to_commit']['p99']} ms), callback p99 "
+            f"{run.callback['p99']} ms, creates {run.creates_per_s}/s"
+            + (f", postgresql {run.store_cpu}%" if run.store_cpu is not None else "")
+        )
+        return run
 
     # -- all --------------------------------------------------------------------------
 
@@ -304,10 +311,8 @@ calls_per_caller_per_minute = 0
         await self.portal.start()
         results: dict[str, Any] = {"machine": machine(self.pbx)}
         try:
-            # Stock first, then the minimal configuration, then the gateway: each figure
-            # next to the one it is compared with, so the machine's drift hits both.
-            stock = await self.stock_ceiling()
-            ceiling = await self.ceiling()
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+                stock, ceiling, gateway = await self.searches(http)
             # The ceiling the gateway is compared with is the minimal app held to the
             # gateway's own bound: under 0.5 % failed *and* its hand-over p99 under
             # 500 ms, as the gateway's callbacks are. Under failures alone, 10 s of calls
@@ -318,10 +323,10 @@ calls_per_caller_per_minute = 0
                 or held_up_to(ceiling, lambda r: r.failed_pct < 0.5, _rate)
                 or ceiling[0]
             )
+            await asyncio.to_thread(self.pbx.up)  # afresh, on the minimal profile
             self.start_gateway()
             async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                 await self.wait_ready(http)
-                gateway = await self.gateway_runs(http, self.rates)
                 half = max(10, best.rate // 2)
                 half_run = next((r for r in gateway if r.rate == half), None)
                 if half_run is None:

@@ -88,9 +88,12 @@ def figures(res: dict[str, Any]) -> dict[str, float | None]:
             out[f"Asterisk CPU per call at {rate}/s, minimal / stock"] = round(
                 mine["asterisk_cpu"] / stock["asterisk_cpu"], 3
             )
-    for key, label in (("ceiling", "minimal"), ("ceiling_stock", "stock")):
-        rss = [r.get("asterisk_rss_mib") for r in res.get(key, []) if r.get("asterisk_rss_mib")]
-        out[f"Asterisk RSS after the ceiling runs, {label} (MiB)"] = rss[-1] if rss else None
+    for run, label in ((bounded, "minimal"), (bounded_stock, "stock")):
+        # Since 2026-12-07 each rate runs on an Asterisk started afresh: its RSS after the
+        # calls at its own ceiling rate (before, after every rate of the search).
+        out[f"Asterisk RSS after its ceiling rate, {label} (MiB)"] = (
+            run.get("asterisk_rss_mib") if run else None
+        )
     creates = [g["creates_per_s"] for g in res["gateway"] if g.get("creates_per_s")]
     out["creates per second (best of the call runs)"] = max(creates) if creates else None
     if res.get("creates"):
