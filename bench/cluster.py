@@ -176,7 +176,7 @@ async def _phase(
 
 
 def sustained(runs: list[dict[str, Any]]) -> int:
-    best = held_up_to(runs, lambda r: r["failed_pct"] < 0.5, lambda r: int(r["rate"]))
+    best = held_up_to(runs, lambda r: r["failed_pct"] < 0.5)
     return int(best["rate"]) if best else 0
 
 

@@ -75,7 +75,14 @@ def next_rate(rates: list[int], held: dict[int, bool]) -> int | None:
 R = TypeVar("R")
 
 
-def held_up_to(runs: Sequence[R], ok: Callable[[R], bool], rate: Callable[[R], int]) -> R | None:
+def rate_of(run: Any) -> int:
+    """A run's rate: a :class:`Run`'s, or a run as saved in the results (a dict)."""
+    return int(run["rate"] if isinstance(run, dict) else run.rate)
+
+
+def held_up_to(
+    runs: Sequence[R], ok: Callable[[R], bool], rate: Callable[[R], int] = rate_of
+) -> R | None:
     """The run at the highest rate that held (``ok``) with no rate under it failing: a
     rate is sustained only if every rate tried below it held too. On a loaded machine a
     rate above a failed one sometimes holds by luck (a ceiling of 375/s over a failed

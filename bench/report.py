@@ -82,7 +82,7 @@ def table(results: dict[str, Any]) -> str:
     loose = results.get("ceiling_rate_failures_only")
     for label in dict.fromkeys(r["target"] for r in runs):
         # Sustained: under 0.5 % failed and callback p99 under 500 ms (issue 15).
-        g_best = held_up_to([g for g in runs if g["target"] == label], sustains, _rate)
+        g_best = held_up_to([g for g in runs if g["target"] == label], sustains)
         if g_best and c_best["rate"]:
             line = (
                 f"sustained ({label}): {g_best['rate']}/s = "
@@ -101,12 +101,8 @@ def sustains(run: dict[str, Any]) -> bool:
     return run["failed"] / max(1, run["calls"]) < 0.005 and p99 is not None and p99 < 500
 
 
-def _rate(run: dict[str, Any]) -> int:
-    return int(run["rate"])
-
-
 def _sustained(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return held_up_to(runs, lambda r: r["failed"] / max(1, r["calls"]) < 0.005, _rate)
+    return held_up_to(runs, lambda r: r["failed"] / max(1, r["calls"]) < 0.005)
 
 
 def ceilings(results: dict[str, Any]) -> list[str]:
@@ -123,7 +119,7 @@ def ceilings(results: dict[str, Any]) -> list[str]:
             )
     bounded = []
     for key in ("ceiling", "ceiling_stock"):
-        run = held_up_to(results.get(key, []), handover_bounded, _rate)
+        run = held_up_to(results.get(key, []), handover_bounded)
         bounded.append(run["rate"] if run else None)
     line = f"ceiling (hand-over p99 < 500 ms), minimal vs stock: {bounded[0]}/s vs {bounded[1]}/s"
     if bounded[0] and bounded[1]:

@@ -158,14 +158,15 @@ def verdict(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     def growth(key: str) -> float:
         return round(100 * (last[key] - base[key]) / base[key], 1) if base[key] else 0.0
 
-    def p99_change(kind: str) -> float | None:
-        a, z = chunks[0][kind]["p99"], last[kind]["p99"]
+    def change(a: float | None, z: float | None) -> float | None:
         return round(100 * (z - a) / a, 1) if a and z is not None else None
 
+    def p99_change(kind: str) -> float | None:
+        return change(chunks[0][kind]["p99"], last[kind]["p99"])
+
     def share_change(part: str, q: str) -> float | None:
-        a = chunks[0].get("split", {}).get(part, {}).get(q)
-        z = last.get("split", {}).get(part, {}).get(q)
-        return round(100 * (z - a) / a, 1) if a and z is not None else None
+        first = chunks[0].get("split", {}).get(part, {})
+        return change(first.get(q), last.get("split", {}).get(part, {}).get(q))
 
     out = {
         "asterisk_rss_growth_pct": growth("asterisk_rss_mib"),

@@ -21,7 +21,7 @@ from bench.report import handover_bounded, sustains
 
 def _best(runs: list[dict[str, Any]], ok: Any) -> dict[str, Any] | None:
     """The highest rate that held with every rate tried below it holding too."""
-    return held_up_to(runs, ok, lambda r: int(r["rate"]))
+    return held_up_to(runs, ok)
 
 
 def _ceiling_ok(r: dict[str, Any]) -> bool:
