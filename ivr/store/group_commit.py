@@ -11,6 +11,16 @@ is held until a regular write's transaction can take it along, or ``LAZY_WAIT`` 
 so it costs no commit of its own while calls come in. The gateway's two bookkeeping
 batches, one every 50 ms each, were 40 commits a second beside 250 calls' 250 at 250
 calls/s, and a call whose write arrived during one waited for that fsync too.
+
+A ``gather`` write is a call's: calls arrive on their own, whatever our latency, so when
+they come often (the recent gap between them under ``GATHER_GAP``) the worker holds
+the first for up to ``GATHER_WAIT`` for others to share its commit, as PostgreSQL's
+``commit_delay`` does for concurrent transactions. Below about 200 calls a second a call
+commits at once as before; above, each commit's fixed cost (the fsync, the worker's and
+the event loop's wake-ups) is shared by two or three calls: 10 % less of the gateway's
+CPU per call at 260 calls/s, for a few milliseconds on the way to durable. Any other job
+ends the wait: a portal's request is answered when its client waits for it, and more
+of those cannot come while it does.
 """
 
 from __future__ import annotations
@@ -26,8 +36,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
-Mode = Literal["read", "write", "lazy", "flush"]
+Mode = Literal["read", "write", "gather", "lazy", "flush"]
+WRITES = ("write", "gather", "lazy")  # in a savepoint of the batch's transaction
 LAZY_WAIT = 0.1  # seconds a lazy write waits for a regular one to share its commit
+GATHER_WAIT = 0.004  # seconds a call's write may wait for others to share its commit
+GATHER_GAP = 0.005  # ... when calls lately came less than this apart (200 a second)
 
 
 @dataclass(slots=True)
@@ -36,6 +49,7 @@ class _Job:
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
     mode: Mode
+    at: float = 0.0  # when a gather write was submitted (time.monotonic)
 
 
 def _settle(
@@ -68,6 +82,10 @@ class GroupCommit:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._emitted: list[Any] = []
+        # The recent gap between gather writes (an exponential average, seconds), and the
+        # last one's submission: written and read by the worker thread only.
+        self._gap = float("inf")
+        self._last_gather = 0.0
 
     @property
     def running(self) -> bool:
@@ -90,14 +108,16 @@ class GroupCommit:
 
     async def run(self, mode: Mode, fn: Callable[..., T], *args: Any) -> T:
         """``read``: runs as is (inside the batch's transaction if one is open);
-        ``write``: in a savepoint, answered after the commit; ``lazy``: a write that runs
-        with the next regular one (or a flush), at most ``LAZY_WAIT`` seconds later;
-        ``flush``: commits what the batch wrote so far, then runs outside any
-        transaction (open, close)."""
+        ``write``: in a savepoint, answered after the commit; ``gather``: a write that
+        may wait up to ``GATHER_WAIT`` for others to share its commit when they come
+        often; ``lazy``: a write that runs with the next regular one (or a flush), at
+        most ``LAZY_WAIT`` seconds later; ``flush``: commits what the batch wrote so
+        far, then runs outside any transaction (open, close)."""
         if self._thread is None:
             raise RuntimeError("store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(fn, args, future, mode))
+        at = time.monotonic() if mode == "gather" else 0.0
+        self._jobs.put(_Job(fn, args, future, mode, at))
         return await future
 
     def _work(self) -> None:
@@ -113,16 +133,13 @@ class GroupCommit:
                 lazy = []
                 continue
             batch = [] if job is None else [job]
-            stop = job is None
-            while not stop and len(batch) < self.MAX_BATCH:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                else:
-                    batch.append(nxt)
+            stop = job is None or self._take(batch, 0.0)
+            self._note(batch)
+            if not stop and self._busy(batch):
+                seen = len(batch)
+                first = next(j for j in batch if j.mode == "gather")
+                stop = self._take(batch, first.at + GATHER_WAIT)
+                self._note(batch[seen:])
             held = [j for j in batch if j.mode == "lazy"]
             if held:
                 if not lazy:
@@ -137,6 +154,47 @@ class GroupCommit:
             if batch:
                 self._execute(batch)
 
+    def _take(self, batch: list[_Job], until: float) -> bool:
+        """Add what is waiting to ``batch``; with ``until``, also what arrives before
+        then, unless a job that should not wait arrives. True if the stop sentinel came."""
+        while len(batch) < self.MAX_BATCH:
+            try:
+                left = until - time.monotonic()
+                nxt = self._jobs.get(timeout=left) if left > 0 else self._jobs.get_nowait()
+            except queue.Empty:
+                return False
+            if nxt is None:
+                return True
+            batch.append(nxt)
+            if until and nxt.mode not in ("gather", "lazy"):
+                until = 0.0  # a portal's request or a read: go now, with what came
+        return False
+
+    def _note(self, jobs: list[_Job]) -> None:
+        """Keep the recent gap between gather writes (an exponential average)."""
+        for job in jobs:
+            if job.mode != "gather":
+                continue
+            if self._last_gather:
+                # Smooth enough that calls at 150 a second seldom look like 200; a
+                # pause counts as ten gaps at most, so the average comes back within
+                # a few dozen calls once they come often again.
+                gap = min(job.at - self._last_gather, 10 * GATHER_GAP)
+                if self._gap == float("inf"):
+                    self._gap = gap
+                else:
+                    self._gap += (gap - self._gap) * 0.05
+            self._last_gather = job.at
+
+    def _busy(self, batch: list[_Job]) -> bool:
+        """Whether to hold ``batch`` for company: gather writes lately less than
+        ``GATHER_GAP`` apart, and nothing in it but gather and lazy writes."""
+        return (
+            self._gap < GATHER_GAP
+            and any(j.mode == "gather" for j in batch)
+            and all(j.mode in ("gather", "lazy") for j in batch)
+        )
+
     def _db(self) -> sqlite3.Connection:
         if self.connection is None:
             raise RuntimeError("store is not open")
@@ -148,11 +206,11 @@ class GroupCommit:
         in_tx = False
         # A write alone in its batch needs no savepoint: if it fails, rolling back the
         # transaction undoes it and nothing else (under load most batches are one call).
-        alone = sum(1 for job in batch if job.mode in ("write", "lazy")) == 1
+        alone = sum(1 for job in batch if job.mode in WRITES) == 1
         for job in batch:
             self._emitted = []
             try:
-                if job.mode in ("write", "lazy"):
+                if job.mode in WRITES:
                     db = self._db()
                     if not in_tx:
                         db.execute("BEGIN IMMEDIATE")
@@ -186,9 +244,7 @@ class GroupCommit:
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._db().execute("ROLLBACK")
-                outcomes = [
-                    (j, r, exc if j.mode in ("write", "lazy") else e) for j, r, e in outcomes
-                ]
+                outcomes = [(j, r, exc if j.mode in WRITES else e) for j, r, e in outcomes]
                 emitted = []
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
         for outcome in outcomes:

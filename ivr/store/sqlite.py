@@ -253,7 +253,8 @@ class SqliteStore:
     async def match_call(
         self, call: CallRecord, caller_e164: str, caller_raw: str, now: float
     ) -> tuple[CallRecord, Verification | None]:
-        return await self._write(self._match, call, caller_e164, caller_raw, now)
+        # A call's write: it may wait a few ms for other calls' to share its commit.
+        return await self._gc.run("gather", self._match, call, caller_e164, caller_raw, now)
 
     def _record(self, call: CallRecord) -> None:
         self.db.execute(
@@ -262,7 +263,7 @@ class SqliteStore:
         )
 
     async def record_call(self, call: CallRecord) -> None:
-        await self._write(self._record, call)
+        await self._gc.run("gather", self._record, call)
 
     def _finish(self, ends: Sequence[CallEnd]) -> None:
         self.db.executemany(

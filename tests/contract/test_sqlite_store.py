@@ -141,3 +141,51 @@ async def test_a_lazy_write_shares_the_next_writes_commit_and_fails_alone(
     await asyncio.sleep(0.05)
     await store.close()  # the close's flush takes it along
     await asyncio.wait_for(waiting, 10)
+
+
+async def test_call_writes_that_come_often_share_a_commit_and_a_request_waits_for_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls come on their own, whatever our latency: when their writes come often, one
+    is held (up to GATHER_WAIT) for the next to share its commit. A portal's write ends
+    the wait at once and takes them along; so does closing the store; and calls that
+    come seldom commit one by one, as before."""
+    monkeypatch.setattr(group_commit, "GATHER_WAIT", 30.0)  # held however slow the machine
+    monkeypatch.setattr(group_commit, "GATHER_GAP", 30.0)  # 10 ms apart is often
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    await store.open()
+    statements: list[str] = []
+    await store._gc.run("flush", store.db.set_trace_callback, statements.append)
+
+    await store.record_call(call("ch-1"))  # no gap known yet: committed at once
+    assert statements.count("COMMIT") == 1
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(store.record_call(call("ch-2")))  # 10 ms on: often
+    await asyncio.sleep(0.01)
+    third = asyncio.create_task(store.record_call(call("ch-3")))
+    await asyncio.sleep(0.05)
+    assert not second.done() and not third.done()
+    assert statements.count("COMMIT") == 1  # held for company
+    await store.create_verification(req("+819000000001"), POOL, 1000.0, Random(1))
+    await asyncio.wait_for(asyncio.gather(second, third), 10)
+    assert statements.count("COMMIT") == 2  # the request's commit took both along
+    assert {c.channel_id for c in await store.list_calls()} == {"ch-1", "ch-2", "ch-3"}
+
+    held = asyncio.create_task(store.record_call(call("ch-4")))
+    await asyncio.sleep(0.05)
+    assert not held.done()
+    await store.close()  # the close's flush takes it along
+    await asyncio.wait_for(held, 10)
+
+    monkeypatch.setattr(group_commit, "GATHER_WAIT", 0.004)
+    monkeypatch.setattr(group_commit, "GATHER_GAP", 0.005)
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    await store.open()
+    statements.clear()
+    await store._gc.run("flush", store.db.set_trace_callback, statements.append)
+    for i in range(5, 9):  # 50 ms apart: seldom
+        await asyncio.sleep(0.05)
+        await store.record_call(call(f"ch-{i}"))
+    assert statements.count("COMMIT") == 4
+    assert len(await store.list_calls()) == 8
+    await store.close()
