@@ -17,10 +17,10 @@ they come often (the recent gap between them under ``GATHER_GAP``) the worker ho
 the first for up to ``GATHER_WAIT`` for others to share its commit, as PostgreSQL's
 ``commit_delay`` does for concurrent transactions. Below about 200 calls a second a call
 commits at once as before; above, each commit's fixed cost (the fsync, the worker's and
-the event loop's wake-ups) is shared by two or three calls: 10 % less of the gateway's
-CPU per call at 260 calls/s, for a few milliseconds on the way to durable. Any other job
-ends the wait: a portal's request is answered when its client waits for it, and more
-of those cannot come while it does.
+the event loop's wake-ups) is shared by two or three calls: about a tenth less of the
+gateway's CPU per call at 240 calls/s, for a few milliseconds on the way to durable.
+Any other job ends the wait: a portal's request is answered when its client waits for
+it, and more of those cannot come while it does.
 """
 
 from __future__ import annotations
