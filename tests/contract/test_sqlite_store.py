@@ -18,6 +18,14 @@ from tests.contract.test_store_contract import call
 POOL = ["+81355550001"]
 
 
+def log_restarts(wal: str) -> int:
+    """The WAL header's checkpoint sequence number: one more each time the log starts
+    over from its beginning (SQLite's file format, "WAL File Format")."""
+    with open(wal, "rb") as f:
+        header = f.read(16)
+    return int.from_bytes(header[12:16], "big") if len(header) == 16 else 0
+
+
 def req(phone: str, key: str | None = None, body: str = "") -> NewVerification:
     return NewVerification(phone, None, None, 180.0, key, "portal", body, "portal")
 
@@ -73,15 +81,23 @@ async def test_the_log_is_checkpointed_beside_the_writes_not_in_them(tmp_path: P
     pages = await store._run(lambda: store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
     assert pages == WRITER_CHECKPOINT_PAGES
     wal = f"{path}-wal"
+    made = 0
+    start = log_restarts(wal)
     sizes = []
-    for second in range(4):  # writes all the time, as calls come in
+    for second in range(5):  # writes all the time, as calls come in
         for i in range(150):
             await store.create_verification(req(f"+81901{second}{i:06d}"), POOL, 1000.0, Random(i))
+            made += 1
             await asyncio.sleep(1 / 150)
         sizes.append(os.path.getsize(wal))
-    # Checkpointed and started over: the log stays at about a second of writes. Without
-    # the checkpointer it grows with every write (4x the first second's size by now).
-    assert sizes[-1] < 2.5 * sizes[0], sizes
+        if log_restarts(wal) >= start + 2:
+            break
+    # Checkpointed and started over while the writes came in. Without the checkpointer
+    # the log only grows: the writer would not checkpoint before 4,000 pages, and five
+    # seconds of these writes are about 3,300 (measured: no restart, 13.4 MB). How soon
+    # it starts over depends on the disk: a PASSIVE checkpoint must finish between two
+    # writes, and on a busy disk the log grew to 6.5 MB over four seconds before it did.
+    assert log_restarts(wal) > start, sizes
     # A burst, as fast as the writer takes it: the log stops at about the writer's bound.
     await asyncio.gather(
         *(
@@ -97,7 +113,7 @@ async def test_the_log_is_checkpointed_beside_the_writes_not_in_them(tmp_path: P
     assert not os.path.exists(wal) or os.path.getsize(wal) == 0
     reopened = SqliteStore(path)
     await reopened.open()
-    assert await reopened.count_pending() == 6601
+    assert await reopened.count_pending() == made + 6001
     await reopened.close()
 
 
