@@ -4,10 +4,10 @@
 the bench's Asterisk, at one call rate, on the ``stock`` profile, the ``minimal``
 profile, and the minimal profile with one of its parts put back as stock has it (leave
 one out: ICE, the timing module, every AMI event, the dialplan of before, Debian's
-modules and CDRs). Rounds alternate the order so drift in the machine hits every
-variant. Per round: Asterisk's CPU per call, the app's, hand-over p99 and Asterisk's RSS
-after the calls; then, per variant, min / median / max of its CPU per call as a ratio
-to stock's in the same round.
+modules and CDRs, glibc's allocator instead of jemalloc). Rounds alternate the order so
+drift in the machine hits every variant. Per round: Asterisk's CPU per call, the app's,
+hand-over p99 and Asterisk's RSS after the calls; then, per variant, min / median / max
+of its CPU per call as a ratio to stock's in the same round.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ LEAVE_ONE_OUT: dict[str, tuple[str, ...]] = {
     "minimal, every AMI event": ("manager.conf",),
     "minimal, dialplan of before": ("extensions.conf", "ari.conf"),
     "minimal, Debian's modules and CDRs": ("modules.conf", "cdr.conf"),
+    "minimal, glibc's malloc": (),  # no jemalloc (preload, below)
 }
 
 
@@ -61,6 +62,9 @@ class VariantPbx(LocalPbx):
         if self.variant == "minimal, timing module":
             with (etc / "modules.conf").open("a") as f:
                 f.write("load = res_timing_timerfd.so\n")
+
+    def preload(self) -> list[str]:
+        return [] if self.variant == "minimal, glibc's malloc" else super().preload()
 
 
 async def one(bench: Bench, variant: str, rate: int, calls: int) -> dict[str, Any]:
@@ -140,9 +144,16 @@ def main() -> int:
     parser.add_argument(
         "--only", action="store_true", help="stock and minimal only, not each part left out"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=list(LEAVE_ONE_OUT),
+        help="beside stock and minimal, only this one (repeatable)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     args = parser.parse_args()
-    variants = ["stock", "minimal"] + ([] if args.only else list(LEAVE_ONE_OUT))
+    others = [] if args.only else args.variant or list(LEAVE_ONE_OUT)
+    variants = ["stock", "minimal", *others]
     with tempfile.TemporaryDirectory(prefix="ivr-asterisk-ab-") as tmp:
         bench = Bench(Path(tmp), args.calls / args.rate, [args.rate], postgres=False)
         results = asyncio.run(main_async(bench, variants, args.rounds, args.rate, args.calls))

@@ -177,6 +177,14 @@ async def test_sigkill_loses_nothing_and_lost_channels_are_released(
     assert (await _json(http.get(f"{base}/{c['id']}")))["status"] == "verified"
 
 
+def test_the_local_asterisk_runs_on_jemalloc(pbx: LocalPbx) -> None:
+    """The minimal profile's allocator (ivr.devtools.pbx.JEMALLOC) is the one in use."""
+    pid = pbx.pid()
+    assert pid is not None
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "/libjemalloc.so.2" in maps
+
+
 async def test_gateway_reconnects_after_asterisk_restarts(
     pbx: LocalPbx, make_gateway: MakeGateway, call: Call
 ) -> None:

@@ -182,3 +182,25 @@ def test_the_minimal_profile_leaves_out_what_costs_asterisk_per_call() -> None:
     assert "disabledevents" not in stock["manager.conf"]
     assert "channelvars = SIP_PAI" in stock["ari.conf"]
     assert "Gosub(ivr-capture-ids,s,1)" in stock["extensions.conf"]
+
+
+def test_the_minimal_profile_runs_asterisk_on_jemalloc_and_stock_on_glibc(
+    tmp_path: Path,
+) -> None:
+    from ivr.config import Settings, replace
+    from ivr.devtools.pbx import LocalPbx, PbxError
+
+    settings = replace(Settings(), pbx={"cache_dir": str(tmp_path)})
+    pbx = LocalPbx(settings, INVENTORY_FOR_MODULES, say=lambda _: None)
+    with pytest.raises(PbxError, match="libjemalloc2"):
+        pbx.preload()  # a rootfs without the package: said, not ignored
+    lib = pbx.rootfs / "usr/lib/aarch64-linux-gnu/libjemalloc.so.2"
+    lib.parent.mkdir(parents=True)
+    lib.touch()
+    # The path as Asterisk sees it inside the chroot, set there rather than on chroot.
+    assert pbx.preload() == [
+        "/usr/bin/env",
+        "LD_PRELOAD=/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
+    ]
+    stock = replace(settings, asterisk={"profile": "stock"})
+    assert LocalPbx(stock, INVENTORY_FOR_MODULES, say=lambda _: None).preload() == []
