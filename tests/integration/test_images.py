@@ -153,6 +153,13 @@ async def test_compose_stack_verifies_a_real_call(stack: Path) -> None:
         text=True,
     ).stdout.split()
     assert inspect == ["ivr", "true"]
+    # Asterisk runs on jemalloc, as the chroot's does (docs/operations.md).
+    maps = subprocess.run(
+        [docker, "exec", f"{PROJECT}_asterisk_1", "cat", "/proc/1/maps"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "/libjemalloc.so.2" in maps
     for _ in range(30):
         if "healthy" in ps:
             break
