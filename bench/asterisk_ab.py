@@ -40,6 +40,7 @@ LEAVE_ONE_OUT: dict[str, tuple[str, ...]] = {
     "minimal, Debian's modules and CDRs": ("modules.conf", "cdr.conf"),
     "minimal, glibc's malloc": (),  # no jemalloc (preload, below)
 }
+GLIBC_MALLOC = "minimal, glibc's malloc"
 
 
 class VariantPbx(LocalPbx):
@@ -64,7 +65,7 @@ class VariantPbx(LocalPbx):
                 f.write("load = res_timing_timerfd.so\n")
 
     def preload(self) -> list[str]:
-        return [] if self.variant == "minimal, glibc's malloc" else super().preload()
+        return [] if self.variant == GLIBC_MALLOC else super().preload()
 
 
 async def one(bench: Bench, variant: str, rate: int, calls: int) -> dict[str, Any]:

@@ -38,7 +38,7 @@ PACKAGES = ("asterisk", "asterisk-core-sounds-en-wav", "libjemalloc2")
 # The minimal profile runs Asterisk on jemalloc (LD_PRELOAD): with glibc's allocator its
 # RSS followed the most calls it had ever held at once (each stall of the machine raised
 # it for good: +9.5 to +12.6 % between the 20,000th and the 100,000th call of a soak),
-# while jemalloc hands freed pages back within seconds (docs/benchmarks.md).
+# while jemalloc hands freed pages back after about ten seconds (docs/benchmarks.md).
 JEMALLOC = "libjemalloc.so.2"
 DEFAULT_MIRROR_FALLBACK = "http://deb.debian.org/debian"
 
