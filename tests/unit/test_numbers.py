@@ -197,3 +197,37 @@ def test_the_unparsed_japanese_forms_read_as_phonenumbers_parses_them(nsn: str, 
     e164, parsed = numbers._normalized(written)
     assert parsed == expected
     assert e164 == phonenumbers.format_number(expected, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phonenumbers_type(nsn: str) -> int:
+    import phonenumbers
+
+    return phonenumbers.number_type(
+        phonenumbers.PhoneNumber(country_code=81, national_number=int(nsn))
+    )
+
+
+def test_japanese_types_are_phonenumbers_own_for_every_prefix() -> None:
+    # The check reads a Japanese number's type from a table made of phonenumbers'
+    # metadata rather than through number_type; both must answer the same. Every
+    # four-digit prefix at the lengths numbers have (9 and 10 digits after the 0), every
+    # two-digit one at the others, a few random subscriber digits each.
+    import random
+
+    rng = random.Random(15)
+    differ = []
+    for length in range(1, 18):
+        prefixes = range(1000, 10000) if length in (9, 10) else range(10, 100)
+        for prefix in prefixes:
+            lead = str(prefix)[:length]
+            for _ in range(3 if length in (9, 10) else 2):
+                nsn = lead + "".join(rng.choice("0123456789") for _ in range(length - len(lead)))
+                if numbers._japanese_type(nsn) != _phonenumbers_type(nsn):
+                    differ.append(nsn)
+    assert differ == []
+
+
+@given(st.from_regex(r"[1-9][0-9]{0,16}", fullmatch=True))
+@settings(max_examples=1000)
+def test_japanese_types_are_phonenumbers_own_for_any_digits(nsn: str) -> None:
+    assert numbers._japanese_type(nsn) == _phonenumbers_type(nsn)
