@@ -32,15 +32,15 @@ from ivr.trunks import Inventory, load_inventory, render
 from ivr.vocabulary import AnswerMode, Outcome
 
 # variant -> the stock profile's files it takes instead of the minimal profile's
+GLIBC_MALLOC = "minimal, glibc's malloc"
 LEAVE_ONE_OUT: dict[str, tuple[str, ...]] = {
     "minimal, ICE on": ("rtp.conf",),
     "minimal, timing module": (),  # modules.conf plus res_timing_timerfd (below)
     "minimal, every AMI event": ("manager.conf",),
     "minimal, dialplan of before": ("extensions.conf", "ari.conf"),
     "minimal, Debian's modules and CDRs": ("modules.conf", "cdr.conf"),
-    "minimal, glibc's malloc": (),  # no jemalloc (preload, below)
+    GLIBC_MALLOC: (),  # no jemalloc (preload, below)
 }
-GLIBC_MALLOC = "minimal, glibc's malloc"
 
 
 class VariantPbx(LocalPbx):

@@ -340,7 +340,7 @@ def _check(text: str, policy: NumberPolicy) -> NumberCheck:
         return _verdict(text, False, None, None, None, _length_reason(parsed))
     national = None  # phonenumbers' form, formatted when read
     type_ = _TYPE_NAMES.get(number_type, "unknown")
-    if national_digits.startswith(tuple(policy.deny_prefixes)):  # () matches nothing
+    if national_digits.startswith(policy.deny_prefixes):  # () matches nothing
         return _verdict(text, False, e164, national, type_, "denied_prefix")
     if type_ == "fixed_line":
         return _verdict(text, True, e164, national, type_, None)
