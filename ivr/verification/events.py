@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
-
 from ivr import jsoncodec
-from ivr.verification.models import Status, Verification, iso
+from ivr.verification.models import Status, Verification, iso, time_ordered_id
 
 EVENT_TYPES = {
     Status.VERIFIED: "verification.verified",
@@ -14,8 +12,9 @@ EVENT_TYPES = {
 }
 
 
-def new_event_id() -> str:
-    return "msg_" + secrets.token_urlsafe(18)
+def new_event_id(now: float) -> str:
+    """The webhook-id: time-ordered, like a verification's (the outbox's primary key)."""
+    return time_ordered_id("msg_", now, 12)
 
 
 def terminal_event(v: Verification, now: float) -> tuple[str, str, str]:
@@ -24,4 +23,4 @@ def terminal_event(v: Verification, now: float) -> tuple[str, str, str]:
         raise ValueError(f"verification {v.id} is still pending")
     type_ = EVENT_TYPES[v.status]
     body = jsoncodec.dumps({"type": type_, "timestamp": iso(now), "data": v.to_api()})
-    return new_event_id(), type_, body
+    return new_event_id(now), type_, body

@@ -9,6 +9,7 @@ Terminal states never change again. Times are POSIX seconds (UTC).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import math
@@ -42,8 +43,32 @@ class InvalidTransition(Exception):
         self.target = target
 
 
-def new_id() -> str:
-    return "vrf_" + secrets.token_urlsafe(16)
+# base64url's alphabet in its own order, and the same 64 characters in ASCII order.
+_URLSAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_ASCII_ORDER = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+_SORTABLE = bytes.maketrans(_URLSAFE, _ASCII_ORDER)
+
+
+def time_ordered_id(prefix: str, now: float, random_bytes: int) -> str:
+    """``prefix`` and 6 bytes of ``now`` in milliseconds then ``random_bytes`` random
+    bytes, in base64url's characters put in ASCII order, so that ids sort (as text, in
+    any database) by the millisecond they were made in.
+
+    Why not just random: a random primary key lands every insert on a random page of
+    the key's B-tree, so each group commit and checkpoint writes a leaf page per insert
+    rather than the few at the end. Inserting a verification row into a table of
+    100,000, 16 to a commit, SQLite's CPU (commits and checkpoints included) was 39-51
+    us with random ids and 26-40 us with these, the two alternating four times. The id
+    keeps the length and alphabet ``secrets.token_urlsafe`` gives the same number of
+    bytes, and 80 bits or more of it are random (unguessable); it tells when it was
+    made, which the API says anyway (``created_at``)."""
+    stamp = min(max(int(now * 1000), 0), 2**48 - 1)
+    raw = stamp.to_bytes(6, "big") + secrets.token_bytes(random_bytes)
+    return prefix + base64.urlsafe_b64encode(raw).translate(_SORTABLE).rstrip(b"=").decode()
+
+
+def new_id(now: float) -> str:
+    return time_ordered_id("vrf_", now, 10)
 
 
 @functools.lru_cache(maxsize=256)
@@ -97,7 +122,7 @@ class Verification:
         portal: str | None = None,
     ) -> Verification:
         return cls(
-            id=new_id(),
+            id=new_id(now),
             phone_number=phone_number,
             dial_number=dial_number,
             status=Status.PENDING,

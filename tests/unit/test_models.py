@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import UTC, datetime
 from random import Random
 
@@ -14,6 +16,7 @@ from ivr.verification.models import (
     Verification,
     choose_dial_number,
     iso,
+    time_ordered_id,
 )
 
 PHONE, DID = "+819012345678", "+81355550001"
@@ -101,3 +104,40 @@ def test_api_shape() -> None:
 def test_iso_writes_what_datetime_writes(ts: float) -> None:
     expected = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
     assert iso(ts) == expected.replace("+00:00", "Z")
+
+
+URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@given(
+    st.floats(min_value=0, max_value=4102444800),  # to 2100
+    st.floats(min_value=0, max_value=4102444800),
+)
+def test_ids_sort_by_the_millisecond_they_were_made_in(a: float, b: float) -> None:
+    first, second = time_ordered_id("vrf_", a, 10), time_ordered_id("vrf_", b, 10)
+    if int(a * 1000) < int(b * 1000):
+        assert first < second
+    elif int(a * 1000) > int(b * 1000):
+        assert first > second
+    else:  # the same millisecond: the same 8 characters of time
+        assert first[:12] == second[:12]
+
+
+def test_ids_look_like_token_urlsafe_of_the_same_size() -> None:
+    for size, extra in ((16, 10), (18, 12)):
+        ids = {time_ordered_id("x_", 1765139000.123, extra) for _ in range(1000)}
+        assert len(ids) == 1000  # the random part is random
+        for made in ids:
+            body = made.removeprefix("x_")
+            assert URLSAFE.fullmatch(body)
+            assert len(body) == len(secrets.token_urlsafe(size))
+
+
+def test_a_verification_and_its_event_ids_carry_their_time() -> None:
+    v = pending(now=1765139000.5)
+    assert v.id.startswith("vrf_") and len(v.id) == 26
+    assert v.id[:12] == time_ordered_id("vrf_", 1765139000.5, 10)[:12]
+    done = v.cancel(1765139001.0, "cancelled")
+    event_id, _, _ = terminal_event(done, 1765139001.0)
+    assert event_id.startswith("msg_") and len(event_id) == 28
+    assert event_id[4:12] == time_ordered_id("x", 1765139001.0, 12)[1:9]
