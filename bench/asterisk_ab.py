@@ -4,8 +4,11 @@
 the bench's Asterisk, at one call rate, on the ``stock`` profile, the ``minimal``
 profile, and the minimal profile with one of its parts put back as stock has it (leave
 one out: ICE, the timing module, every AMI event, the dialplan of before, Debian's
-modules and CDRs, glibc's allocator instead of jemalloc). Rounds alternate the order so
-drift in the machine hits every variant. Per round: Asterisk's CPU per call, the app's,
+modules and CDRs, glibc's allocator instead of jemalloc), or, named with ``--variant``,
+with one more thing taken out that the minimal profile keeps (``FURTHER``: AMI, session
+timers, ...; measured and not shipped, docs/benchmarks.md) or with the app's
+``continue`` sent over HTTP (``OVER_HTTP``). Rounds alternate the order so drift in the
+machine hits every variant. Per round: Asterisk's CPU per call, the app's,
 hand-over p99 and Asterisk's RSS after the calls; then, per variant, min / median / max
 of its CPU per call as a ratio to stock's in the same round.
 """
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,40 @@ LEAVE_ONE_OUT: dict[str, tuple[str, ...]] = {
 }
 
 
+def _edit(name: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(etc: Path) -> None:
+        text = (etc / name).read_text()
+        if old not in text:
+            raise RuntimeError(f"{name} has no {old!r} to change")
+        (etc / name).write_text(text.replace(old, new))
+
+    return edit
+
+
+# variant -> what it changes in the minimal profile's files: trims beyond the minimal
+# profile, measured (docs/benchmarks.md, twelfth step) and left out for the reason given.
+FURTHER: dict[str, Callable[[Path], None]] = {
+    # The manager routes every channel snapshot even with the call events disabled; but
+    # `ivr trunks` applies and watches the trunks over AMI.
+    "minimal, AMI off": lambda etc: (etc / "manager.conf").write_text("[general]\nenabled = no\n"),
+    # A carrier whose INVITE says `Require: timer` would be refused (420).
+    "minimal, session timers off": _edit(
+        "pjsip.conf", "type = endpoint\n", "type = endpoint\ntimers = no\n"
+    ),
+    "minimal, multi-domain off": _edit(
+        "pjsip.conf", "type = global\n", "type = global\ndisable_multi_domain = yes\n"
+    ),
+    "minimal, Stasis threads kept": lambda etc: (etc / "stasis.conf").write_text(
+        "[threadpool]\ninitial_size = 10\nidle_timeout_sec = 120\nmax_size = 50\n"
+    ),
+}
+
+
+# The minimal profile with the ceiling app sending its `continue` as an HTTP request, as
+# it did before 2026-12-08, rather than on the event WebSocket as the gateway does.
+OVER_HTTP = "minimal, continue over HTTP"
+
+
 class VariantPbx(LocalPbx):
     """The bench's Asterisk on the minimal profile with some of stock's files."""
 
@@ -52,12 +90,15 @@ class VariantPbx(LocalPbx):
 
     def install_config(self) -> None:
         super().install_config()
-        if self.variant in ("stock", "minimal"):
+        if self.variant in ("stock", "minimal", OVER_HTTP):
+            return
+        etc = self.base / "etc"
+        if self.variant in FURTHER:
+            FURTHER[self.variant](etc)
             return
         stock = render.render(
             replace(self.settings, asterisk={"profile": "stock"}), self.inventory, self.inside
         )
-        etc = self.base / "etc"
         for name in LEAVE_ONE_OUT[self.variant]:
             (etc / name).write_text(stock[name])
         if self.variant == "minimal, timing module":
@@ -81,7 +122,7 @@ async def one(bench: Bench, variant: str, rate: int, calls: int) -> dict[str, An
     latencies = bench.work / "asterisk-ab-handover.json"
     app = subprocess.Popen(
         [sys.executable, "-m", "bench.ceiling_app", a.ari_url, a.ari_user, a.ari_password,
-         a.app, extension, str(latencies)],
+         a.app, extension, str(latencies), "http" if variant == OVER_HTTP else "ws"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -148,7 +189,7 @@ def main() -> int:
     parser.add_argument(
         "--variant",
         action="append",
-        choices=list(LEAVE_ONE_OUT),
+        choices=[*LEAVE_ONE_OUT, *FURTHER, OVER_HTTP],
         help="beside stock and minimal, only this one (repeatable)",
     )
     parser.add_argument("--out", default=str(ROOT / "bench-results"))

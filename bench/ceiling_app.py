@@ -3,8 +3,11 @@
 The same call shape as the gateway in `answer` mode, with none of its work (no
 identity, no store, no callback): one ``continue`` into the ``ivr-release`` context
 (answer, the 1 s prompt, hang-up; ivr.stasis.release), what Asterisk and an ARI client
-on this machine can do at best. One task per call, one ClientSession with
-TCPConnector(limit=32).
+on this machine can do at best. The ``continue`` goes the way the gateway sends it: as a
+REST request on the event WebSocket (Asterisk 22), which costs Asterisk less than an
+HTTP request (about a tenth of its CPU per call, docs/benchmarks.md, twelfth step); with
+``http`` as the last argument, as an HTTP POST (one ClientSession, TCPConnector(limit=32)),
+as the ceiling was measured before 2026-12-08.
 
 It also measures what the gateway's `stasis_ms` split measures: the hand-over, from the
 channel's creation (the INVITE reaching Asterisk) to its StasisStart read off the
@@ -12,6 +15,7 @@ socket, so the gateway's own share of that latency is known. On SIGUSR1 (after e
 rate) and on SIGTERM it writes the (read time, hand-over) pairs in seconds as JSON to
 <latency_file>.
 Run: python -m bench.ceiling_app <ari_url> <user> <password> <app> <extension> <latency_file>
+[ws|http]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
 from datetime import datetime
 
 import aiohttp
@@ -38,7 +43,13 @@ def created_at(event: dict[str, object]) -> float | None:
 
 
 async def main(
-    base: str, user: str, password: str, app: str, extension: str, latency_file: str
+    base: str,
+    user: str,
+    password: str,
+    app: str,
+    extension: str,
+    latency_file: str,
+    transport: str = "ws",
 ) -> None:
     handover: list[tuple[float, float]] = []
     stop = asyncio.Event()
@@ -52,7 +63,9 @@ async def main(
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump)
     try:
-        runner = asyncio.create_task(serve(base, user, password, app, extension, handover))
+        runner = asyncio.create_task(
+            serve(base, user, password, app, extension, handover, transport == "http")
+        )
         await stop.wait()
         runner.cancel()
     finally:
@@ -66,6 +79,7 @@ async def serve(
     app: str,
     extension: str,
     handover: list[tuple[float, float]],
+    over_http: bool,
 ) -> None:
     auth = {"Authorization": aiohttp.encode_basic_auth(user, password)}
     where = {"context": "ivr-release", "extension": extension, "priority": "1"}
@@ -78,20 +92,33 @@ async def serve(
                 async with session.post(f"{base}/channels/{channel_id}/continue", params=where):
                     pass
 
+        query = urllib.parse.urlencode(where)
         url = base.replace("http", "ws", 1) + "/events"
         async with session.ws_connect(url, params={"app": app}, heartbeat=5) as ws:
             print("ready", flush=True)
             tasks = set()
+            sent = 0
             async for msg in ws:
                 read_at = time.time()
                 event = json.loads(msg.data)
                 if event["type"] == "StasisStart":
                     if (created := created_at(event)) is not None:
                         handover.append((read_at, read_at - created))
-                    task = asyncio.create_task(call(event["channel"]["id"]))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    channel_id = event["channel"]["id"]
+                    if over_http:
+                        task = asyncio.create_task(call(channel_id))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        continue
+                    sent += 1
+                    request = {
+                        "type": "RESTRequest",
+                        "request_id": str(sent),
+                        "method": "POST",
+                        "uri": f"channels/{channel_id}/continue?{query}",
+                    }
+                    await ws.send_str(json.dumps(request))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:7]))
+    asyncio.run(main(*sys.argv[1:8]))
