@@ -4,10 +4,10 @@ The same call shape as the gateway in `answer` mode, with none of its work (no
 identity, no store, no callback): one ``continue`` into the ``ivr-release`` context
 (answer, the 1 s prompt, hang-up; ivr.stasis.release), what Asterisk and an ARI client
 on this machine can do at best. The ``continue`` goes the way the gateway sends it: as a
-REST request on the event WebSocket (Asterisk 22), which costs Asterisk less than an
-HTTP request (about a tenth of its CPU per call, docs/benchmarks.md, twelfth step); with
-``http`` as the last argument, as an HTTP POST (one ClientSession, TCPConnector(limit=32)),
-as the ceiling was measured before 2026-12-08.
+REST request on the event WebSocket (Asterisk 22), which takes the app about a third
+less CPU per call than an HTTP POST (docs/benchmarks.md, twelfth step); with ``http`` as
+the last argument, as an HTTP POST (one ClientSession, TCPConnector(limit=32)), as the
+ceiling was measured before 2026-12-08.
 
 It also measures what the gateway's `stasis_ms` split measures: the hand-over, from the
 channel's creation (the INVITE reaching Asterisk) to its StasisStart read off the
