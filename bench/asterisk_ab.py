@@ -57,12 +57,19 @@ def _edit(name: str, old: str, new: str) -> Callable[[Path], None]:
     return edit
 
 
+def _write(name: str, text: str) -> Callable[[Path], None]:
+    def write(etc: Path) -> None:
+        (etc / name).write_text(text)
+
+    return write
+
+
 # variant -> what it changes in the minimal profile's files: trims beyond the minimal
 # profile, measured (docs/benchmarks.md, twelfth step) and left out for the reason given.
 FURTHER: dict[str, Callable[[Path], None]] = {
     # The manager routes every channel snapshot even with the call events disabled; but
     # `ivr trunks` applies and watches the trunks over AMI.
-    "minimal, AMI off": lambda etc: (etc / "manager.conf").write_text("[general]\nenabled = no\n"),
+    "minimal, AMI off": _write("manager.conf", "[general]\nenabled = no\n"),
     # A carrier whose INVITE says `Require: timer` would be refused (420).
     "minimal, session timers off": _edit(
         "pjsip.conf", "type = endpoint\n", "type = endpoint\ntimers = no\n"
@@ -70,8 +77,8 @@ FURTHER: dict[str, Callable[[Path], None]] = {
     "minimal, multi-domain off": _edit(
         "pjsip.conf", "type = global\n", "type = global\ndisable_multi_domain = yes\n"
     ),
-    "minimal, Stasis threads kept": lambda etc: (etc / "stasis.conf").write_text(
-        "[threadpool]\ninitial_size = 10\nidle_timeout_sec = 120\nmax_size = 50\n"
+    "minimal, Stasis threads kept": _write(
+        "stasis.conf", "[threadpool]\ninitial_size = 10\nidle_timeout_sec = 120\nmax_size = 50\n"
     ),
 }
 
@@ -82,7 +89,8 @@ OVER_HTTP = "minimal, continue over HTTP"
 
 
 class VariantPbx(LocalPbx):
-    """The bench's Asterisk on the minimal profile with some of stock's files."""
+    """The bench's Asterisk on the minimal profile with some of stock's files, or with
+    one of ``FURTHER``'s edits."""
 
     def __init__(self, settings: Settings, inventory: Inventory, variant: str) -> None:
         super().__init__(settings, inventory, say=lambda _: None)
